@@ -1,0 +1,17 @@
+"""Errors meant for the user: one line, no traceback (the CLI turns them into exit code 2)."""
+
+
+class UserError(Exception):
+    """Bad input or an impossible request, explained in one line the user can act on."""
+
+
+class InputImageError(UserError):
+    """The photo cannot be read, or holds nothing usable."""
+
+
+class NoPersonError(UserError):
+    """No person could be found in the photo."""
+
+
+class MeshInputError(UserError):
+    """A user-supplied mesh cannot be read or used."""

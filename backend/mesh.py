@@ -1,0 +1,42 @@
+"""The mesh every stage passes around: geometry plus an optional UV layout (OBJ-style).
+
+UVs have their own index buffer (`faces_uv` into `uv`), so seams split UVs but never
+geometry: vertex normals stay smooth across UV seams, and the surface stays watertight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Mesh:
+    vertices: np.ndarray  # (V, 3) float64, world frame (metres)
+    faces: np.ndarray  # (F, 3) int64, counter-clockwise seen from outside
+    uv: np.ndarray | None = None  # (T, 2) float64, (0, 0) bottom-left
+    faces_uv: np.ndarray | None = None  # (F, 3) int64 into uv
+
+    @property
+    def has_uv(self) -> bool:
+        return self.uv is not None and self.faces_uv is not None
+
+    def face_normals(self) -> np.ndarray:
+        v = self.vertices[self.faces]
+        n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+        return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)
+
+    def vertex_normals(self) -> np.ndarray:
+        """Area-weighted average of the adjacent faces' normals, unit length."""
+        v = self.vertices[self.faces]
+        n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])  # length = 2 * area
+        acc = np.zeros_like(self.vertices)
+        for k in range(3):
+            np.add.at(acc, self.faces[:, k], n)
+        return acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-20)
+
+    def to_trimesh(self):
+        import trimesh
+
+        return trimesh.Trimesh(self.vertices, self.faces, process=False)

@@ -1,0 +1,38 @@
+"""Progress for people (one line per stage on stderr) and for programs (JSON lines)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+
+
+class Progress:
+    def __init__(self, stream=None, jsonl: bool = False, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.jsonl = jsonl
+        self.quiet = quiet
+        self.timings: dict[str, float] = {}
+
+    def emit(self, kind: str, message: str, **fields) -> None:
+        if self.quiet:
+            return
+        if self.jsonl:
+            self.stream.write(json.dumps({"type": kind, "message": message, **fields}) + "\n")
+        else:
+            prefix = {"warning": "warning: ", "error": "error: "}.get(kind, "")
+            self.stream.write(f"{prefix}{message}\n")
+        self.stream.flush()
+
+    @contextmanager
+    def stage(self, name: str, index: int, total: int, what: str):
+        self.emit("stage", f"[{index}/{total}] {what} ...", stage=name, index=index, total=total)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        self.emit("progress", f"[{index}/{total}] {what}: done in {self.timings[name]:.1f} s",
+                  stage=name, seconds=self.timings[name], fraction=index / total)
+
+    def warning(self, message: str) -> None:
+        self.emit("warning", message)

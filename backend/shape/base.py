@@ -1,0 +1,29 @@
+"""What every shape estimator gives back, and how the pipeline picks one.
+
+A shape estimator turns the working image (person cropped to a square, its mask) into a
+closed mesh in the world frame, plus the orthographic front camera, in working-image
+pixels, through which the mesh lines up with that image. Learned estimators and a
+user-supplied mesh plug in behind the same call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..conventions import Camera
+from ..mesh import Mesh
+
+
+@dataclass
+class ShapeResult:
+    mesh: Mesh
+    camera: Camera  # the input view, in working-image pixels
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+
+class ShapeEstimator(Protocol):
+    name: str
+
+    def estimate(self, rgb, mask, *, height_m: float) -> ShapeResult: ...

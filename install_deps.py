@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Create (or update) the backend's Python environment in one command.
+
+    python3 install_deps.py            # backend environment in .venv/ beside this file
+    python3 install_deps.py --dev      # plus the test tools (pytest, ruff, bpy)
+    python3 install_deps.py --venv DIR # put the environment elsewhere
+
+Idempotent: when the pinned requirements have not changed since the last successful run and
+the environment still imports, it returns in about a second. Uses only the standard library,
+so Blender's own Python can run it (the add-on's preferences button does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REQUIREMENTS = HERE / "requirements"
+STAMP_NAME = "photo-digitize-install.json"
+SUPPORTED_PYTHON = (3, 11)
+# One import line that must succeed for the environment to count as whole.
+SMOKE_IMPORTS = "import numpy, torch, torchvision, lpips, cv2, mediapipe, scipy, skimage, trimesh, xatlas, triangle"
+DEV_SMOKE_IMPORTS = "import pytest, hypothesis, ruff"
+
+
+def say(msg: str) -> None:
+    print(f"[install_deps] {msg}", flush=True)
+
+
+def fail(msg: str, code: int = 1) -> None:
+    print(f"[install_deps] error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def requirement_files(dev: bool) -> list[Path]:
+    files = [REQUIREMENTS / "backend.txt"]
+    if dev:
+        files.append(REQUIREMENTS / "dev.txt")
+    for f in files:
+        if not f.is_file():
+            fail(f"missing {f}: is this a complete copy of the project?")
+    return files
+
+
+def fingerprint(files: list[Path], dev: bool) -> str:
+    h = hashlib.sha256()
+    h.update(f"{sys.version_info[:2]} dev={dev}".encode())
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def read_stamp(venv: Path) -> dict:
+    try:
+        return json.loads((venv / STAMP_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def imports_ok(python: Path, dev: bool) -> bool:
+    code = SMOKE_IMPORTS + ("; " + DEV_SMOKE_IMPORTS if dev else "")
+    r = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    return r.returncode == 0
+
+
+def cuda_present() -> bool:
+    """True where an NVIDIA driver answers; the pinned torch then runs on the GPU."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    try:
+        return subprocess.run([smi, "-L"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def run_logged(cmd: list[str], log: Path, what: str) -> None:
+    """Run a command, its output going to a log; on failure show the lines that matter."""
+    say(f"{what} (log: {log})")
+    with log.open("a") as fh:
+        fh.write(f"\n$ {' '.join(cmd)}\n")
+        fh.flush()
+        r = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        lines = log.read_text(errors="replace").splitlines()
+        errors = [ln for ln in lines if ln.startswith("ERROR") or "error:" in ln.lower()]
+        for ln in (errors or lines)[-8:]:
+            print(f"    {ln}", file=sys.stderr)
+        fail(f"{what} failed (exit {r.returncode}); the full log is {log}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--venv", type=Path, default=HERE / ".venv", help="where the environment goes (default: .venv/)")
+    ap.add_argument("--dev", action="store_true", help="also install the test tools (pytest, ruff, bpy)")
+    ap.add_argument("--force", action="store_true", help="reinstall even if nothing changed")
+    args = ap.parse_args(argv)
+
+    if sys.version_info[:2] != SUPPORTED_PYTHON:
+        want = ".".join(map(str, SUPPORTED_PYTHON))
+        fail(f"Python {want} is needed (this is {sys.version.split()[0]}); run this script with python{want}")
+
+    t0 = time.monotonic()
+    venv = args.venv.expanduser().resolve()
+    python = venv_python(venv)
+    files = requirement_files(args.dev)
+    want = fingerprint(files, args.dev)
+
+    stamp = read_stamp(venv)
+    # A --dev environment is a superset of the plain one, so it also satisfies a plain run.
+    up_to_date = stamp.get("fingerprint") == want or (
+        not args.dev and stamp.get("backend_fingerprint") == fingerprint(files, False)
+    )
+    if not args.force and up_to_date and imports_ok(python, args.dev):
+        say(f"environment is up to date: {venv} ({time.monotonic() - t0:.1f} s)")
+        return 0
+
+    try:
+        venv.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"cannot create {venv}: {e.strerror}")
+    log = venv / "install.log"
+    if not python.exists():
+        run_logged([sys.executable, "-m", "venv", str(venv)], log, f"creating the environment in {venv}")
+    else:
+        say(f"updating the environment in {venv}")
+
+    cuda = cuda_present()
+    say("NVIDIA GPU found: torch will use CUDA" if cuda else "no NVIDIA GPU found: torch will run on the CPU")
+    cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    for f in files:
+        cmd += ["-r", str(f)]
+    run_logged(cmd, log, "installing pinned packages (first run: a few minutes, several GB)")
+
+    if not imports_ok(python, args.dev):
+        fail(f"the packages installed but do not import together; see {log}")
+    (venv / STAMP_NAME).write_text(json.dumps({
+        "fingerprint": want,
+        "backend_fingerprint": fingerprint(files[:1], False),
+        "dev": args.dev,
+        "cuda": cuda,
+    }, indent=2))
+    say(f"done in {time.monotonic() - t0:.0f} s: backend Python is {python}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
-"""Command line: `python -m backend shape PHOTO --out DIR`.
+"""Command line: `python -m backend digitize PHOTO --out DIR` (and `shape`, its first half).
 
 Talks to people: progress on stderr, and for anything wrong with the input one line that
-starts with `error:` and exit code 2 (`--debug` shows the traceback).
+starts with `error:` and exit code 2 (`--debug` shows the traceback). With `--events jsonl`
+the progress is JSON lines instead, for the Blender add-on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .conventions import DEFAULT_HEIGHT_M
 from .errors import UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 
 def positive_height(text: str) -> float:
@@ -28,58 +30,110 @@ def positive_height(text: str) -> float:
     return value
 
 
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("photo", type=Path, help="photo of one person (JPEG, PNG, ...), or a folder of photos")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output folder (replaced as a whole when done; for a folder of photos, one sub-folder each)")
+    p.add_argument("--height", type=positive_height, default=DEFAULT_HEIGHT_M, metavar="METRES",
+                   help=f"the person's height in metres (default {DEFAULT_HEIGHT_M})")
+    p.add_argument("--mesh", type=Path, help="use this mesh (OBJ/PLY/GLB, world frame) instead of reconstructing")
+    p.add_argument("--segmenter", choices=["auto", "alpha", "mediapipe", "grabcut"], default="auto")
+    p.add_argument("--rasterizer", choices=["auto", "cpu", "nvdiffrast"], default="auto")
+    p.add_argument("--events", choices=["text", "jsonl"], default="text", help="progress format on stderr")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m backend", description="Photo of a person -> 3D body mesh.")
+    ap = argparse.ArgumentParser(prog="python -m backend", description="Photo of a person -> textured 3D human.")
     sub = ap.add_subparsers(dest="command", required=True)
 
+    dg = sub.add_parser("digitize", help="photo -> textured avatar (OBJ+MTL+PNG, GLB, views, preview)")
+    add_common(dg)
+    dg.add_argument("--seed", type=int, default=0, help="same seed, same inputs -> same texture")
+    dg.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    dg.add_argument("--preset", choices=["fast", "quality"], default="fast")
+    dg.add_argument("--inpainter", choices=["auto", "classical", "diffusion"], default="auto")
+    dg.add_argument("--prompt", default="", help="words added to the inpainting prompt (diffusion only)")
+    dg.add_argument("--negative-prompt", default="", help="negative prompt (diffusion only)")
+    dg.add_argument("--fusion-iterations", type=int, help="texture optimisation steps (default: the preset's)")
+
     sh = sub.add_parser("shape", help="photo -> person mask, body mesh with UVs, per-view maps")
-    sh.add_argument("photo", type=Path, help="photo of one person (JPEG, PNG, ...)")
-    sh.add_argument("--out", type=Path, required=True, help="output folder (replaced as a whole when done)")
-    sh.add_argument("--height", type=positive_height, default=DEFAULT_HEIGHT_M, metavar="METRES",
-                    help=f"the person's height in metres (default {DEFAULT_HEIGHT_M})")
-    sh.add_argument("--mesh", type=Path, help="use this mesh (OBJ/PLY/GLB, world frame) instead of reconstructing")
-    sh.add_argument("--segmenter", choices=["auto", "alpha", "mediapipe", "grabcut"], default="auto")
-    sh.add_argument("--rasterizer", choices=["auto", "cpu", "nvdiffrast"], default="auto")
-    sh.add_argument("--events", choices=["text", "jsonl"], default="text", help="progress format on stderr")
-    sh.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_common(sh)
     return ap
 
 
-def run_shape_command(args) -> int:
-    from .pipeline import ShapeOptions, run_shape
-    from .progress import Progress
+def photos_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
 
-    options = ShapeOptions(height_m=args.height, mesh_path=args.mesh, segmenter=args.segmenter,
-                           rasterizer=args.rasterizer)
-    run_shape(args.photo, args.out, options, Progress(jsonl=args.events == "jsonl"))
-    print(f"wrote {args.out}/ (mesh.obj, mask.png, maps/, result.json)")
+
+def run_one(args, photo: Path, out: Path, progress) -> None:
+    from . import pipeline
+
+    common = dict(height_m=args.height, mesh_path=args.mesh, segmenter=args.segmenter, rasterizer=args.rasterizer)
+    if args.command == "shape":
+        pipeline.run_shape(photo, out, pipeline.ShapeOptions(**common), progress)
+        what = "mesh.obj, mask.png, maps/, result.json"
+    else:
+        options = pipeline.DigitizeOptions(**common, preset=args.preset, seed=args.seed, device=args.device,
+                                           inpainter=args.inpainter, prompt=args.prompt,
+                                           negative_prompt=args.negative_prompt,
+                                           fusion_iterations=args.fusion_iterations)
+        pipeline.run_digitize(photo, out, options, progress)
+        what = "preview.png, avatar.glb, mesh.obj + texture.png, views/, result.json"
+    if not args.events == "jsonl":
+        print(f"wrote {out}/ ({what})")
+
+
+def run_folder(args, progress) -> int:
+    photos = photos_in(args.photo)
+    if not photos:
+        raise UserError(f"no photos (JPEG, PNG, TIFF, WebP, BMP) in the folder {args.photo}")
+    failed = []
+    for i, photo in enumerate(photos, 1):
+        progress.emit("log", f"=== photo {i}/{len(photos)}: {photo.name}")
+        try:
+            run_one(args, photo, args.out / photo.stem, progress)
+        except UserError as e:
+            failed.append(photo.name)
+            progress.emit("error", f"{photo.name}: {e} (skipped)")
+    if failed:
+        print(f"error: {len(failed)} of {len(photos)} photos failed: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.debug = getattr(args, "debug", False)
+    from .progress import Progress
+
+    progress = Progress(jsonl=args.events == "jsonl")
     try:
-        return run_shape_command(args)
+        if args.photo.is_dir():
+            return run_folder(args, progress)
+        run_one(args, args.photo, args.out, progress)
+        return EXIT_OK
     except UserError as e:
-        return fail(str(e), EXIT_BAD_INPUT, args.debug)
+        return fail(progress, str(e), EXIT_BAD_INPUT, args.debug)
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            return fail(f"the disk is full while writing {e.filename or args.out}", EXIT_BAD_INPUT, args.debug)
+            return fail(progress, f"the disk is full while writing {e.filename or args.out}", EXIT_BAD_INPUT,
+                        args.debug)
         if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            return fail(f"permission denied: {e.filename or args.out}", EXIT_BAD_INPUT, args.debug)
-        return fail(f"{e.strerror or e}: {e.filename or ''}", EXIT_FAILED, args.debug)
+            return fail(progress, f"permission denied: {e.filename or args.out}", EXIT_BAD_INPUT, args.debug)
+        return fail(progress, f"{e.strerror or e}: {e.filename or ''}", EXIT_FAILED, args.debug)
     except KeyboardInterrupt:
-        return fail("cancelled", 130, False)
+        return fail(progress, "cancelled", 130, False)
     except MemoryError:
-        return fail("out of memory; try a smaller photo", EXIT_FAILED, args.debug)
+        return fail(progress, "out of memory; try a smaller photo", EXIT_FAILED, args.debug)
     except Exception as e:  # a bug: still one line for the user, the traceback with --debug
-        return fail(f"internal error ({type(e).__name__}: {e}); rerun with --debug and report it", EXIT_FAILED,
-                    args.debug)
+        return fail(progress, f"internal error ({type(e).__name__}: {e}); rerun with --debug and report it",
+                    EXIT_FAILED, args.debug)
 
 
-def fail(message: str, code: int, debug: bool) -> int:
+def fail(progress, message: str, code: int, debug: bool) -> int:
     if debug:
         traceback.print_exc()
+    if progress.jsonl:
+        progress.emit("error", message, exit_code=code)
     print(f"error: {message}", file=sys.stderr)
     return code

@@ -3,29 +3,36 @@
 Stages take plain data and give plain data (see each package); only this module touches
 the output folder, only the CLI and the add-on talk to users.
 
-    intake  -> photo, person mask, working crop        (backend.intake)
-    shape   -> closed body mesh + input camera          (backend.shape)
-    uv      -> xatlas atlas + padding plan              (backend.uv)
-    raster  -> per-view maps for the view set           (backend.raster)
+    intake    -> photo, person mask, working crop            (backend.intake)
+    shape     -> closed body mesh + input camera              (backend.shape)
+    uv        -> xatlas atlas + padding plan                  (backend.uv)
+    raster    -> per-view maps for the view set               (backend.raster)
+    back view -> the initial back view from the photo         (backend.synthesis.back_view)
+    views     -> every other view: aggregate, then inpaint    (backend.synthesis)
+    fusion    -> one UV texture matching all views            (backend.fusion)
+    export    -> OBJ+MTL+PNG, GLB, views/, preview.png        (backend.export)
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 from .conventions import DEFAULT_HEIGHT_M, Camera
 from .export.mesh_io import obj_text
 from .intake import crop_to_working, load_photo, segment_person
 from .outputs import staged_output_dir, write_json, write_png
+from .presets import PRESETS, Preset
 from .progress import Progress
 from .raster import get_rasterizer, save_maps
 from .shape.silhouette import SilhouetteShape
 from .shape.user_mesh import UserMeshShape
-from .uv.atlas import unwrap
+from .uv.atlas import UVAtlas, unwrap
 from .views import DEFAULT_VIEWS, view_cameras
 
 
@@ -40,6 +47,37 @@ class ShapeOptions:
     rasterizer: str = "auto"
 
 
+@dataclass
+class DigitizeOptions(ShapeOptions):
+    preset: str = "fast"
+    seed: int = 0
+    device: str = "auto"
+    inpainter: str = "auto"
+    prompt: str = ""
+    negative_prompt: str = ""
+    fusion_iterations: int | None = None  # None: the preset's
+
+    def resolved_preset(self) -> Preset:
+        return PRESETS[self.preset]
+
+
+@dataclass
+class Body:
+    """What the first three stages make: the person, their mesh with UVs, and the input camera."""
+
+    photo: object
+    segmentation: object
+    working: object
+    shape: object
+    atlas: UVAtlas
+    input_camera: Camera  # in the original photo's pixels
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mesh(self):
+        return self.atlas.mesh
+
+
 def camera_in_photo(working_camera: Camera, x0: float, y0: float, scale: float, width: int, height: int) -> Camera:
     """The working-crop camera expressed in the original photo's pixels.
 
@@ -50,69 +88,200 @@ def camera_in_photo(working_camera: Camera, x0: float, y0: float, scale: float, 
                   c.projection, "input", c.azimuth_deg, c.elevation_deg)
 
 
+def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, total: int) -> Body:
+    with progress.stage("intake", 1, total, "reading the photo and finding the person"):
+        photo = load_photo(photo_path)
+        seg = segment_person(photo, method=options.segmenter)
+        working = crop_to_working(photo, seg.mask, resolution=options.working_resolution)
+    for note in seg.notes:
+        progress.warning(note) if seg.method == "grabcut" else progress.emit("log", note)
+
+    with progress.stage("shape", 2, total, "building the body mesh"):
+        estimator = UserMeshShape(options.mesh_path) if options.mesh_path else SilhouetteShape()
+        shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m)
+
+    with progress.stage("uv", 3, total, "unwrapping UVs (xatlas)"):
+        atlas = unwrap(shape.mesh, options.texture_resolution)
+    camera = camera_in_photo(shape.camera, working.x0, working.y0, working.scale, photo.width, photo.height)
+    return Body(photo, seg, working, shape, atlas, camera)
+
+
+def base_result(photo_path: Path, body: Body, options: ShapeOptions) -> dict:
+    """The result.json fields `shape` and `digitize` share."""
+    mesh, atlas = body.mesh, body.atlas
+    working = body.working
+    return {
+        "version": __version__,
+        "photo": str(Path(photo_path).absolute()),
+        "input_camera": body.input_camera.to_json(),
+        "working_camera": body.shape.camera.to_json(),
+        "working_crop": {"x0": working.x0, "y0": working.y0, "scale": working.scale,
+                         "resolution": options.working_resolution},
+        "segmentation": {"method": body.segmentation.method, "notes": body.segmentation.notes},
+        "shape": {"method": body.shape.method, "notes": body.shape.notes, "height_m": options.height_m},
+        "mesh": {"file": "mesh.obj", "vertices": len(mesh.vertices), "faces": len(mesh.faces)},
+        "uv": {"charts": atlas.charts, "utilization": round(atlas.utilization, 4), **atlas.plan.to_json()},
+        "platform": platform.platform(),
+    }
+
+
 def run_shape(photo_path: Path, out_dir: Path, options: ShapeOptions, progress: Progress | None = None) -> dict:
     """photo -> mask -> mesh -> UV atlas -> maps, written to `out_dir` (whole or not at all)."""
     progress = progress or Progress()
     t_start = time.perf_counter()
     total = 5
     with staged_output_dir(out_dir) as tmp:
-        with progress.stage("intake", 1, total, "reading the photo and finding the person"):
-            photo = load_photo(photo_path)
-            seg = segment_person(photo, method=options.segmenter)
-            working = crop_to_working(photo, seg.mask, resolution=options.working_resolution)
-        for note in seg.notes:
-            progress.warning(note) if seg.method == "grabcut" else progress.emit("log", note)
-
-        with progress.stage("shape", 2, total, "building the body mesh"):
-            estimator = UserMeshShape(options.mesh_path) if options.mesh_path else SilhouetteShape()
-            shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m)
-
-        with progress.stage("uv", 3, total, "unwrapping UVs (xatlas)"):
-            atlas = unwrap(shape.mesh, options.texture_resolution)
-        mesh = atlas.mesh
-
+        body = build_body(photo_path, options, progress, total)
         with progress.stage("raster", 4, total, "rendering normal, silhouette, UV and depth maps"):
-            cameras = view_cameras(mesh, DEFAULT_VIEWS, options.map_resolution)
+            cameras = view_cameras(body.mesh, DEFAULT_VIEWS, options.map_resolution)
             rasterizer = get_rasterizer(options.rasterizer)
-            maps = rasterizer.render(mesh, cameras)
+            maps = rasterizer.render(body.mesh, cameras)
 
         with progress.stage("write", 5, total, "writing the results"):
-            (tmp / "mesh.obj").write_text(obj_text(mesh))
-            write_png(tmp / "mask.png", seg.mask)
+            (tmp / "mesh.obj").write_text(obj_text(body.mesh))
+            write_png(tmp / "mask.png", body.segmentation.mask)
             save_maps(maps, tmp / "maps")
-            input_camera = camera_in_photo(shape.camera, working.x0, working.y0, working.scale,
-                                           photo.width, photo.height)
         progress.timings["total"] = round(time.perf_counter() - t_start, 3)
-        result = {
-            "version": __version__,
-            "photo": str(Path(photo_path).absolute()),
-            "input_camera": input_camera.to_json(),
-            "working_camera": shape.camera.to_json(),
-            "working_crop": {"x0": working.x0, "y0": working.y0, "scale": working.scale,
-                             "resolution": options.working_resolution},
-            "segmentation": {"method": seg.method, "notes": seg.notes},
-            "shape": {"method": shape.method, "notes": shape.notes, "height_m": options.height_m},
-            "mesh": {"file": "mesh.obj", "vertices": len(mesh.vertices), "faces": len(mesh.faces)},
-            "uv": {"charts": atlas.charts, "utilization": round(atlas.utilization, 4), **atlas.plan.to_json()},
-            "maps": {"folder": "maps", "format": "docs/maps.md", "rasterizer": rasterizer.name,
-                     "views": [c.to_json() for c in cameras]},
-            "fallbacks": fallbacks(seg.method, shape.method),
-            "timings_s": dict(progress.timings),
-            "platform": platform.platform(),
-        }
+        result = base_result(photo_path, body, options)
+        result["maps"] = {"folder": "maps", "format": "docs/maps.md", "rasterizer": rasterizer.name,
+                          "views": [c.to_json() for c in cameras]}
+        result["fallbacks"] = fallbacks(body)
+        result["timings_s"] = dict(progress.timings)
         write_json(tmp / "result.json", result)
     progress.emit("result", f"done: {Path(out_dir)}", out=str(out_dir))
     return result
 
 
-def fallbacks(segmentation_method: str, shape_method: str) -> list[dict]:
+def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, progress: Progress | None = None) -> dict:
+    """photo -> textured avatar (OBJ+MTL+PNG, GLB, views, preview), written whole or not at all."""
+    from .export.glb import write_glb
+    from .export.preview import write_preview
+    from .export.textured import write_obj_with_texture
+    from .fusion import fuse_texture
+    from .synthesis import choose_inpainter, make_back_view, make_photo_view, synthesize_views
+    from .torch_device import resolve_device
+
+    progress = progress or Progress()
+    preset = options.resolved_preset()
+    device = resolve_device(options.device)
+    t_start = time.perf_counter()
+    total = 8
+    with staged_output_dir(out_dir) as tmp:
+        body = build_body(photo_path, options, progress, total)
+        inpainter, inpainter_notes = choose_inpainter(options.inpainter, preset, device)
+        for note in inpainter_notes:
+            progress.warning(note)
+
+        with progress.stage("raster", 4, total, "rendering the views' maps"):
+            rasterizer = get_rasterizer(options.rasterizer)
+            cameras = view_cameras(body.mesh, DEFAULT_VIEWS[1:], preset.view_resolution)
+            input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
+
+        with progress.stage("back", 5, total, "making the front and the initial back view"):
+            photo_view = make_photo_view(input_maps, body.working, inpainter, seed=options.seed)
+            back_view, head = make_back_view(view_maps[0], photo_view, body, inpainter, seed=options.seed + 1,
+                                             options=options)
+
+        def on_view(i, n, view):
+            progress.emit("progress", f"      view {i}/{n} ({view.name}): {view.inpainter}, "
+                          f"{100 * view.summary()['missing_fraction']:.0f}% new, {view.seconds:.1f} s",
+                          stage="views", view=view.name, index=i, total=n)
+
+        with progress.stage("views", 6, total, f"synthesizing {len(view_maps) - 1} views"):
+            others = synthesize_views([photo_view, back_view], view_maps[1:], inpainter, seed=options.seed,
+                                      prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
+                                      on_view=on_view)
+        views = [photo_view, back_view, *others]
+
+        with progress.stage("fusion", 7, total, "fusing the views into one texture"):
+            iterations = options.fusion_iterations if options.fusion_iterations is not None else preset.fusion_iterations
+
+            def on_iter(i, n, loss):
+                if i == n or i % max(1, n // 5) == 0:
+                    progress.emit("progress", f"      fusion step {i}/{n}, loss {loss:.4f}", stage="fusion",
+                                  index=i, total=n)
+
+            fused = fuse_texture(body.mesh, views_to_fusion(views), body.atlas.plan, iterations=iterations,
+                                 device=device, seed=options.seed, perceptual_resolution=preset.perceptual_resolution,
+                                 progress=on_iter)
+        for note in fused.notes:
+            progress.warning(note)
+
+        with progress.stage("export", 8, total, "writing mesh, texture, GLB and preview"):
+            write_obj_with_texture(body.mesh, fused.texture, tmp)
+            write_png(tmp / "mask.png", body.segmentation.mask)
+            write_views(tmp / "views", views)
+            write_preview(tmp / "preview.png", body.mesh, fused.texture)
+            # The GLB goes last: its presence means the rest is there too.
+            write_glb(body.mesh, fused.texture, tmp / "avatar.glb")
+
+        progress.timings["total"] = round(time.perf_counter() - t_start, 3)
+        result = base_result(photo_path, body, options)
+        result.update({
+            "texture": {"file": "texture.png", "resolution": int(fused.texture.shape[0]),
+                        "seen_fraction": round(float(fused.seen[fused.chart_mask].mean()), 4),
+                        "perceptual_loss": fused.perceptual, "fusion_iterations": fused.iterations,
+                        "final_loss": round(float(fused.final_loss), 6)},
+            "glb": "avatar.glb",
+            "preview": "preview.png",
+            "views": [v.summary() for v in views],
+            "view_schedule": [v.name for v in views],
+            "head": {"chin_z": round(head.chin_z, 4), "hair_colour": [round(float(c), 3) for c in head.hair_colour],
+                     "from_landmarks": head.from_landmarks},
+            "preset": preset.name,
+            "seed": options.seed,
+            "device": device,
+            "inpainter": inpainter.name,
+            "fallbacks": fallbacks(body, inpainter=inpainter.name, inpainter_notes=inpainter_notes,
+                                   perceptual=fused.perceptual, perceptual_notes=fused.notes),
+            "timings_s": dict(progress.timings),
+        })
+        write_json(tmp / "result.json", result)
+    progress.emit("result", f"done: {Path(out_dir)} (open preview.png first)", out=str(out_dir))
+    return result
+
+
+# The photo counts most in the texture optimisation: it is the only view that was seen.
+PHOTO_LOSS_WEIGHT = 2.0
+
+
+def views_to_fusion(views) -> list:
+    """Finished views as fusion inputs: per-pixel trust falls off as the surface turns away."""
+    from .fusion import FusionView
+
+    out = []
+    for i, v in enumerate(views):
+        facing = np.clip(v.maps.normal[..., 2], 0.0, 1.0)  # cos of the angle to the viewer (orthographic)
+        weight = (v.trust * np.exp(-3.0 * np.arccos(facing)) * v.known).astype(np.float32)
+        loss_weight = PHOTO_LOSS_WEIGHT if i == 0 else v.trust
+        out.append(FusionView(v.maps, v.image, v.known, weight, loss_weight))
+    return out
+
+
+def write_views(folder: Path, views) -> None:
+    """Every view's image and the mask of the pixels the inpainter made, as PNGs."""
+    folder.mkdir()
+    for v in views:
+        rgb = (np.clip(v.image, 0, 1) * 255 + 0.5).astype(np.uint8)
+        alpha = (v.maps.mask * 255).astype(np.uint8)
+        write_png(folder / f"{v.name}.png", np.dstack([rgb, alpha]))
+        write_png(folder / f"{v.name}_inpainted.png", v.inpainted)
+
+
+def fallbacks(body: Body, *, inpainter: str | None = None, inpainter_notes=(), perceptual: str | None = None,
+              perceptual_notes=()) -> list[dict]:
     """Which parts ran without their learned model, in plain words."""
     out = []
-    if segmentation_method == "grabcut":
+    if body.segmentation.method == "grabcut":
         out.append({"part": "segmentation", "used": "OpenCV GrabCut",
                     "why": "the bundled person segmenter (mediapipe) is not available"})
-    if shape_method == "silhouette":
+    if body.shape.method == "silhouette":
         out.append({"part": "shape", "used": "silhouette inflation",
                     "why": "no learned shape model is used yet; the depth profile is estimated from the outline"})
+    if inpainter == "classical":
+        out.append({"part": "inpainting", "used": "classical (pull-push + OpenCV Telea)",
+                    "why": " ".join(inpainter_notes) or "chosen with --inpainter classical"})
+    if perceptual and not perceptual.startswith("lpips"):
+        out.append({"part": "fusion perceptual loss", "used": perceptual, "why": " ".join(perceptual_notes)})
     return out
 

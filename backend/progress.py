@@ -1,4 +1,9 @@
-"""Progress for people (one line per stage on stderr) and for programs (JSON lines)."""
+"""Progress for people (one line per stage on stderr) and for programs (JSON lines on stdout).
+
+JSON events follow the job-directory contract of DESIGN.md: {"type": "stage" | "progress" |
+"log" | "warning" | "result" | "error", "message": ..., ...}. Errors also go to stderr as
+one `error: ...` line, so a person reading a log sees them either way.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from contextlib import contextmanager
 
 class Progress:
     def __init__(self, stream=None, jsonl: bool = False, quiet: bool = False):
-        self.stream = stream or sys.stderr
+        self.stream = stream or (sys.stdout if jsonl else sys.stderr)
         self.jsonl = jsonl
         self.quiet = quiet
         self.timings: dict[str, float] = {}

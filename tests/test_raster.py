@@ -116,15 +116,14 @@ def test_matches_raycast_box(projection, azimuth):
     assert (m.mask == hit).mean() >= 0.99
     both = m.mask & hit
     assert both.sum() > 0.2 * hit.size
-    assert np.median(np.abs(m.depth[both] - depth[both])) < 1e-5
-    assert np.percentile(np.abs(m.depth[both] - depth[both]), 98) < 1e-3
+    assert np.percentile(np.abs(m.depth[both] - depth[both]), 99) < 1e-5  # float32 maps at ~4 m
     assert np.abs(m.position[both] - pos[both]).max(axis=-1).mean() < 1e-3
     # Flat faces: our face normal (via face_id) against the normal of the face the ray hit.
     fn = mesh.face_normals()
     assert np.median(angle_deg(fn[m.face_id[both]], fn[face[both]])) < 0.5
     assert (angle_deg(fn[m.face_id[both]], fn[face[both]]) < 1.0).mean() > 0.98
-    # Face ids agree except on the diagonals shared by each side's two triangles.
-    assert (m.face_id[both] == face[both]).mean() > 0.95
+    # Face ids agree (pixel centres exactly on a shared diagonal could go either way).
+    assert (m.face_id[both] == face[both]).mean() > 0.99
 
 
 @pytest.mark.parametrize("projection,azimuth", CASES)
@@ -138,8 +137,8 @@ def test_matches_raycast_sphere(projection, azimuth):
     hit = face >= 0
     assert (m.mask == hit).mean() >= 0.99
     both = m.mask & hit
-    assert np.percentile(np.abs(m.depth[both] - depth[both]), 98) < 1e-4
-    assert (m.face_id[both] == face[both]).mean() > 0.97
+    assert np.percentile(np.abs(m.depth[both] - depth[both]), 99) < 1e-5
+    assert (m.face_id[both] == face[both]).mean() > 0.99
     # Smooth normals against the analytic sphere normal at the ray hit, in camera space.
     analytic = (pos[both] - centre) @ cam.rotation.T
     assert np.median(angle_deg(m.normal[both], analytic)) < 2.0

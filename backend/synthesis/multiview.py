@@ -1,0 +1,84 @@
+"""Auto-regressive view synthesis: visit the missing views in order, each from what came before.
+
+The input photo (through its own camera) and the initial back view start the support set.
+Then for each scheduled view: aggregate the colours the support set explains, inpaint what
+is still missing, and add the finished view to the support set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..raster import ViewMaps
+from .aggregate import SupportView, aggregate
+from .inpaint import InpaintRequest, Inpainter
+
+# How much each kind of view is trusted when later views and the texture blend them.
+PHOTO_TRUST = 1.0
+BACK_TRUST = 0.7
+SYNTH_TRUST = 0.5
+
+
+@dataclass
+class SynthesizedView:
+    maps: ViewMaps
+    image: np.ndarray  # (H, W, 3) float32 in [0, 1]
+    known: np.ndarray  # (H, W) bool: the pixels that carry colour into the texture
+    inpainted: np.ndarray  # (H, W) bool: the pixels the inpainter made
+    inpainter: str  # which inpainter made them ("none" when nothing was missing)
+    trust: float
+    seconds: float
+
+    @property
+    def name(self) -> str:
+        return self.maps.camera.name
+
+    def as_support(self) -> SupportView:
+        return SupportView(self.maps, self.image, self.known, self.trust)
+
+    def summary(self) -> dict:
+        body = max(int(self.maps.mask.sum()), 1)
+        cam = self.maps.camera
+        return {"name": self.name, "azimuth_deg": cam.azimuth_deg, "elevation_deg": cam.elevation_deg,
+                "inpainter": self.inpainter, "missing_fraction": round(float(self.inpainted.sum()) / body, 4),
+                "seconds": round(self.seconds, 3)}
+
+
+def finish_view(maps: ViewMaps, image: np.ndarray, missing: np.ndarray, inpainter: Inpainter, *, seed: int,
+                trust: float, fallback_colour, prompt_extra: str = "", negative_prompt: str = "",
+                t0: float | None = None) -> SynthesizedView:
+    """Inpaint what is missing of one view and wrap it up as a finished view."""
+    t0 = time.perf_counter() if t0 is None else t0
+    cam = maps.camera
+    used = "none"
+    if missing.any():
+        req = InpaintRequest(image, missing, maps.mask, maps.normal, cam.azimuth_deg or 0.0, cam.elevation_deg or 0.0,
+                             seed=seed, prompt_extra=prompt_extra, negative_prompt=negative_prompt,
+                             fallback_colour=tuple(fallback_colour))
+        image = inpainter.inpaint(req)
+        used = inpainter.name
+    image = np.where(maps.mask[..., None], image, 0.0).astype(np.float32)
+    return SynthesizedView(maps, image, maps.mask.copy(), missing.copy(), used, trust, time.perf_counter() - t0)
+
+
+def synthesize_views(supports: list[SynthesizedView], targets: list[ViewMaps], inpainter: Inpainter, *, seed: int,
+                     prompt_extra: str = "", negative_prompt: str = "",
+                     on_view: Callable[[int, int, SynthesizedView], None] | None = None) -> list[SynthesizedView]:
+    """Visit `targets` in order; returns the finished target views (supports not included)."""
+    done = list(supports)
+    fallback = np.mean([s.image[s.known].mean(axis=0) for s in supports if s.known.any()], axis=0)
+    out = []
+    for i, maps in enumerate(targets):
+        t0 = time.perf_counter()
+        agg = aggregate(maps, [s.as_support() for s in done])
+        view = finish_view(maps, agg.image, agg.missing, inpainter, seed=seed + 1000 * (i + 1), trust=SYNTH_TRUST,
+                           fallback_colour=fallback, prompt_extra=prompt_extra, negative_prompt=negative_prompt, t0=t0)
+        done.append(view)
+        out.append(view)
+        if on_view:
+            on_view(i + 1, len(targets), view)
+    return out

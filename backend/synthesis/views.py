@@ -1,0 +1,44 @@
+"""The two views every job starts from: the photo itself and the initial back view."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..raster import ViewMaps
+from .back_view import HeadRegion, classical_back_view, find_head
+from .inpaint import Inpainter
+from .multiview import BACK_TRUST, PHOTO_TRUST, SynthesizedView, finish_view
+
+# Photo pixels this close to the silhouette mix in background colour: leave them to the inpainter.
+PHOTO_EDGE_PX = 1
+
+
+def make_photo_view(maps: ViewMaps, working, inpainter: Inpainter, *, seed: int) -> SynthesizedView:
+    """The input view: the working photo seen through its own camera.
+
+    Body pixels the photo's mask misses (the mesh's outline differs by a pixel here and there)
+    are inpainted like any other missing pixel.
+    """
+    known = working.mask & ndimage.binary_erosion(maps.mask, iterations=PHOTO_EDGE_PX)
+    image = np.where(maps.mask[..., None], working.rgb.astype(np.float32) / 255.0, 0.0).astype(np.float32)
+    fallback = image[known].mean(axis=0) if known.any() else (0.5, 0.5, 0.5)
+    return finish_view(maps, image, maps.mask & ~known, inpainter, seed=seed, trust=PHOTO_TRUST,
+                       fallback_colour=fallback)
+
+
+def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter: Inpainter, *, seed: int,
+                   options) -> tuple[SynthesizedView, HeadRegion]:
+    """The initial back view (azimuth 180): the front carried round, hair on the back of the head."""
+    working, camera = body.working, body.shape.camera
+    landmarks = body.segmentation.landmarks
+    if landmarks is not None:
+        landmarks = landmarks.copy()
+        landmarks[:, :2] = working.to_working(landmarks[:, :2])
+    head = find_head(working.rgb, working.mask, camera, options.height_m, landmarks)
+    known = photo_view.known & ~photo_view.inpainted
+    image, filled, _ = classical_back_view(maps, working.rgb, known, camera, head)
+    fallback = photo_view.image[known].mean(axis=0) if known.any() else (0.5, 0.5, 0.5)
+    view = finish_view(maps, image, maps.mask & ~filled, inpainter, seed=seed, trust=BACK_TRUST,
+                       fallback_colour=fallback, prompt_extra=options.prompt, negative_prompt=options.negative_prompt)
+    return view, head

@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sh = sub.add_parser("shape", help="photo -> person mask, body mesh with UVs, per-view maps")
     add_common(sh)
+
+    jb = sub.add_parser("job", help="run the job described in JOBDIR/job.json (docs/job.md; the add-on uses this)")
+    jb.add_argument("job_dir", type=Path)
+    jb.add_argument("--debug", action="store_true", help="show tracebacks")
     return ap
 
 
@@ -106,8 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .progress import Progress
 
-    progress = Progress(jsonl=args.events == "jsonl")
+    progress = Progress(jsonl=getattr(args, "events", "text") == "jsonl")
     try:
+        if args.command == "job":
+            from . import job
+
+            progress = job.main(args.job_dir)
+            job.run_job(args.job_dir, progress)
+            return EXIT_OK
         if args.photo.is_dir():
             return run_folder(args, progress)
         run_one(args, args.photo, args.out, progress)
@@ -116,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(progress, str(e), EXIT_BAD_INPUT, args.debug)
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            return fail(progress, f"the disk is full while writing {e.filename or args.out}", EXIT_BAD_INPUT,
-                        args.debug)
+            return fail(progress, f"the disk is full while writing {e.filename or ''}", EXIT_BAD_INPUT, args.debug)
         if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            return fail(progress, f"permission denied: {e.filename or args.out}", EXIT_BAD_INPUT, args.debug)
+            return fail(progress, f"permission denied: {e.filename or ''}", EXIT_BAD_INPUT, args.debug)
         return fail(progress, f"{e.strerror or e}: {e.filename or ''}", EXIT_FAILED, args.debug)
     except KeyboardInterrupt:
         return fail(progress, "cancelled", 130, False)

@@ -24,15 +24,16 @@ import numpy as np
 
 from . import __version__
 from .conventions import DEFAULT_HEIGHT_M, Camera
+from .errors import UserError
 from .export.mesh_io import obj_text
 from .intake import crop_to_working, load_photo, segment_person
 from .outputs import staged_output_dir, write_json, write_png
 from .presets import PRESETS, Preset
 from .progress import Progress
-from .raster import get_rasterizer, save_maps
+from .raster import get_rasterizer, load_maps, save_maps
 from .shape.silhouette import SilhouetteShape
 from .shape.user_mesh import UserMeshShape
-from .uv.atlas import UVAtlas, unwrap
+from .uv.atlas import PaddingPlan, UVAtlas, unwrap
 from .views import DEFAULT_VIEWS, view_cameras
 
 
@@ -56,6 +57,8 @@ class DigitizeOptions(ShapeOptions):
     prompt: str = ""
     negative_prompt: str = ""
     fusion_iterations: int | None = None  # None: the preset's
+    maps_path: Path | None = None  # maps rendered elsewhere (Blender) for the view set, instead of ours
+    keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
 
     def resolved_preset(self) -> Preset:
         return PRESETS[self.preset]
@@ -100,8 +103,12 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
         estimator = UserMeshShape(options.mesh_path) if options.mesh_path else SilhouetteShape()
         shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m)
 
-    with progress.stage("uv", 3, total, "unwrapping UVs (xatlas)"):
-        atlas = unwrap(shape.mesh, options.texture_resolution)
+    if getattr(options, "keep_mesh_uvs", False) and shape.mesh.has_uv:
+        atlas = UVAtlas(shape.mesh, PaddingPlan.for_resolution(options.texture_resolution), charts=0, utilization=0.0)
+        progress.emit("log", "kept the mesh's own UVs")
+    else:
+        with progress.stage("uv", 3, total, "unwrapping UVs (xatlas)"):
+            atlas = unwrap(shape.mesh, options.texture_resolution)
     camera = camera_in_photo(shape.camera, working.x0, working.y0, working.scale, photo.width, photo.height)
     return Body(photo, seg, working, shape, atlas, camera)
 
@@ -174,8 +181,12 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
 
         with progress.stage("raster", 4, total, "rendering the views' maps"):
             rasterizer = get_rasterizer(options.rasterizer)
-            cameras = view_cameras(body.mesh, DEFAULT_VIEWS[1:], preset.view_resolution)
-            input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
+            if options.maps_path:
+                input_maps = rasterizer.render(body.mesh, [body.shape.camera])[0]
+                view_maps = back_view_first(load_maps(options.maps_path))
+            else:
+                cameras = view_cameras(body.mesh, DEFAULT_VIEWS[1:], preset.view_resolution)
+                input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
 
         with progress.stage("back", 5, total, "making the front and the initial back view"):
             photo_view = make_photo_view(input_maps, body.working, inpainter, seed=options.seed)
@@ -194,7 +205,9 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
         views = [photo_view, back_view, *others]
 
         with progress.stage("fusion", 7, total, "fusing the views into one texture"):
-            iterations = options.fusion_iterations if options.fusion_iterations is not None else preset.fusion_iterations
+            iterations = options.fusion_iterations
+            if iterations is None:
+                iterations = preset.fusion_iterations
 
             def on_iter(i, n, loss):
                 if i == n or i % max(1, n // 5) == 0:
@@ -204,8 +217,10 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
             fused = fuse_texture(body.mesh, views_to_fusion(views), body.atlas.plan, iterations=iterations,
                                  device=device, seed=options.seed, perceptual_resolution=preset.perceptual_resolution,
                                  progress=on_iter)
-        for note in fused.notes:
+        for note in fused.warnings:
             progress.warning(note)
+        for note in fused.notes:
+            progress.emit("log", note)
 
         with progress.stage("export", 8, total, "writing mesh, texture, GLB and preview"):
             write_obj_with_texture(body.mesh, fused.texture, tmp)
@@ -233,12 +248,24 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
             "device": device,
             "inpainter": inpainter.name,
             "fallbacks": fallbacks(body, inpainter=inpainter.name, inpainter_notes=inpainter_notes,
-                                   perceptual=fused.perceptual, perceptual_notes=fused.notes),
+                                   perceptual=fused.perceptual, perceptual_notes=fused.warnings),
             "timings_s": dict(progress.timings),
         })
         write_json(tmp / "result.json", result)
     progress.emit("result", f"done: {Path(out_dir)} (open preview.png first)", out=str(out_dir))
     return result
+
+
+def back_view_first(maps: list) -> list:
+    """Maps from elsewhere, reordered so the back view (azimuth 180, elevation 0) comes first."""
+    def is_back(m):
+        c = m.camera
+        return c.azimuth_deg is not None and abs(abs(c.azimuth_deg) - 180) < 1 and abs(c.elevation_deg or 0) < 1
+
+    backs = [m for m in maps if is_back(m)]
+    if not backs:
+        raise UserError("the supplied maps have no back view (azimuth 180, elevation 0)")
+    return [backs[0], *[m for m in maps if m is not backs[0]]]
 
 
 # The photo counts most in the texture optimisation: it is the only view that was seen.

@@ -1,10 +1,14 @@
-"""Where the add-on finds the backend source and keeps its own data (standard library only)."""
+"""Where the add-on finds the backend and keeps its own data (standard library only, bpy on demand)."""
 
+import os
+import tempfile
 from pathlib import Path
 
 # Folder inside the extension zip that carries backend/, install_deps.py and requirements/
 # (tools/build_extension.py writes it under the same name).
 BUNDLE_DIR = "backend_bundle"
+VENV_DIR = "venv"  # the backend environment inside the extension's user folder
+JOBS_DIR = "jobs"
 
 _HERE = Path(__file__).resolve().parent
 
@@ -20,15 +24,63 @@ def backend_root():
     return None
 
 
+def is_extension() -> bool:
+    return (__package__ or "").startswith("bl_ext.")
+
+
 def user_data_dir(create=False):
     """Writable per-user folder for this extension (backend environment, model weights), or None.
 
     Only installed extensions have one (``bpy.utils.extension_path_user``); a plain import from the
     repository returns None and callers pick their own location.
     """
-    package = __package__ or ""
-    if not package.startswith("bl_ext."):
+    if not is_extension():
         return None
     import bpy
 
-    return Path(bpy.utils.extension_path_user(package, create=create))
+    return Path(bpy.utils.extension_path_user(__package__, create=create))
+
+
+def venv_python(venv) -> Path:
+    return Path(venv) / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def install_venv_dir():
+    """Where the preferences' install button puts the backend environment.
+
+    Installed extension: ``<extension user folder>/venv``; checkout: ``<repository>/.venv``.
+    """
+    data = user_data_dir(create=True)
+    if data is not None:
+        return data / VENV_DIR
+    root = backend_root()
+    return None if root is None else root / ".venv"
+
+
+def default_backend_python():
+    """The backend's Python when the preferences leave it empty, or None when none is installed.
+
+    Checked in order: ``<repository>/.venv`` (running from a checkout) and the environment in
+    the extension's user folder (made by the install button).
+    """
+    candidates = []
+    root = backend_root()
+    if root is not None and not is_extension():
+        candidates.append(venv_python(root / ".venv"))
+    data = user_data_dir(create=False)
+    if data is not None:
+        candidates.append(venv_python(data / VENV_DIR))
+    for python in candidates:
+        if python.is_file():
+            return python
+    return None
+
+
+def jobs_root(preferred: str = "") -> Path:
+    """Where job folders go: the preferences' folder, else the extension's user folder, else the temp dir."""
+    if preferred:
+        return Path(preferred).expanduser()
+    data = user_data_dir(create=True)
+    if data is not None:
+        return data / JOBS_DIR
+    return Path(tempfile.gettempdir()) / "photo_digitize_jobs"

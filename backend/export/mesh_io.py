@@ -62,4 +62,11 @@ def load_user_mesh(path: Path) -> Mesh:
     extent = np.ptp(vertices[np.unique(faces)], axis=0)
     if extent[2] <= 0:
         raise MeshInputError(f"{path.name}: the mesh is flat in Z; expected a standing body (Z up, metres)")
-    return Mesh(vertices, faces)
+    uv = getattr(loaded.visual, "uv", None)
+    if uv is None or len(uv) != len(vertices) or not np.isfinite(uv).all():
+        return Mesh(vertices, faces)
+    # Readers split vertices where UVs differ; weld them back by position so the surface is
+    # whole again, and keep the UVs per corner in their own index buffer.
+    _, first, weld = np.unique(vertices, axis=0, return_index=True, return_inverse=True)
+    weld = weld.reshape(-1)
+    return Mesh(vertices[first], weld[faces], np.asarray(uv, dtype=np.float64), faces.copy())

@@ -29,6 +29,10 @@ from ..raster import ViewMaps, sample_map, visible_from
 ALPHA = 3.0
 BETA = 3.0
 EPS = 1e-8
+# A pixel whose support weights add up to less than this is left to the inpainter. The paper's
+# scheme hands grazing and edge pixels to the diffusion model; an inpainter that adds no detail
+# of its own does better reusing whatever any view saw (it sets a lower threshold).
+PAPER_MIN_SUPPORT_WEIGHT = 0.03
 
 
 @dataclass
@@ -88,7 +92,7 @@ def support_weights(points: np.ndarray, normals: np.ndarray, support: SupportVie
     return w, colour
 
 
-def aggregate(target: ViewMaps, supports: list[SupportView], *, min_weight: float = 0.03,
+def aggregate(target: ViewMaps, supports: list[SupportView], *, min_weight: float = PAPER_MIN_SUPPORT_WEIGHT,
               edge_falloff_px: float | None = None) -> Aggregate:
     """Blend what `supports` know into `target` and say which body pixels are still missing."""
     h, w = target.mask.shape

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..raster import ViewMaps
-from .aggregate import SupportView, aggregate
-from .inpaint import InpaintRequest, Inpainter
+from .aggregate import PAPER_MIN_SUPPORT_WEIGHT, SupportView, aggregate
+from .inpaint import Inpainter, InpaintRequest
 
 # How much each kind of view is trusted when later views and the texture blend them.
 PHOTO_TRUST = 1.0
@@ -74,7 +74,8 @@ def synthesize_views(supports: list[SynthesizedView], targets: list[ViewMaps], i
     out = []
     for i, maps in enumerate(targets):
         t0 = time.perf_counter()
-        agg = aggregate(maps, [s.as_support() for s in done])
+        agg = aggregate(maps, [s.as_support() for s in done],
+                        min_weight=getattr(inpainter, "min_support_weight", PAPER_MIN_SUPPORT_WEIGHT))
         view = finish_view(maps, agg.image, agg.missing, inpainter, seed=seed + 1000 * (i + 1), trust=SYNTH_TRUST,
                            fallback_colour=fallback, prompt_extra=prompt_extra, negative_prompt=negative_prompt, t0=t0)
         done.append(view)

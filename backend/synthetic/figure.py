@@ -106,6 +106,7 @@ def make_figure(seed: int = 0, height_m: float | None = None, voxel_m: float = 0
     verts, faces, _, _ = measure.marching_cubes(sdf, 0.0, spacing=(voxel_m,) * 3)
     verts += lo
     verts[:, 2] -= verts[:, 2].min()  # feet on z = 0
+    verts *= h / verts[:, 2].max()  # exactly as tall as stated
     # skimage's triangles wind so that normals point toward increasing sdf (outward): keep.
     mesh = Mesh(verts.astype(np.float64), faces[:, ::-1].astype(np.int64))
     if mesh_signed_volume(mesh) < 0:

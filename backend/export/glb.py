@@ -1,0 +1,204 @@
+"""Binary glTF 2.0 (.glb) of a textured mesh: one mesh, one PBR material, the texture embedded as PNG.
+
+Written by hand (it is short) so every convention is explicit:
+
+- glTF is Y up: the world point (x, y, z) (Blender's frame, Z up, person facing -Y) is stored
+  as (x, z, -y). Blender's glTF importer and `load_user_mesh` map it back to (x, y, z).
+  The map is a rotation, so the triangles' winding (counter-clockwise outside) is kept.
+- glTF texture coordinates start at the TOP-left of the image: v_gltf = 1 - v.
+- glTF has one index buffer, so every distinct (vertex, uv) corner pair becomes one glTF
+  vertex (vertices split along UV seams). Normals come from the unsplit geometry, so the
+  two sides of a seam share a normal and no shading seam shows.
+
+The file is written under a temporary name in the same folder and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..mesh import Mesh
+
+GLB_MAGIC = 0x46546C67  # b"glTF"
+CHUNK_JSON = 0x4E4F534A  # b"JSON"
+CHUNK_BIN = 0x004E4942  # b"BIN\0"
+ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
+FLOAT, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5123, 5125
+LINEAR, LINEAR_MIPMAP_LINEAR, CLAMP_TO_EDGE = 9729, 9987, 33071
+ROUGHNESS = 0.8
+
+# Blender/world (x, y, z) -> glTF (x, z, -y): rows are the glTF axes in world coordinates.
+WORLD_TO_GLTF = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def write_atomic(path: str | Path, chunks: bytes | Iterable[bytes]) -> Path:
+    """Write bytes under a temporary name beside `path`, then rename: the file is whole or absent."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(chunks, bytes | bytearray | memoryview):
+        chunks = (chunks,)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def encode_png(image: np.ndarray, compress_level: int = 3) -> bytes:
+    """uint8 gray/RGB/RGBA array (row 0 at the top) -> PNG bytes."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"texture must be uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def split_uv_seams(mesh: Mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One output vertex per distinct (vertex, uv) corner pair.
+
+    Returns (vertex_index (N,), uv_index (N,), faces (F, 3) into the N output vertices).
+    Without UVs: the vertices the faces use, uv_index None.
+    """
+    if not mesh.has_uv:
+        used, inverse = np.unique(np.asarray(mesh.faces, np.int64), return_inverse=True)
+        return used, None, inverse.reshape(mesh.faces.shape)
+    faces, faces_uv = np.asarray(mesh.faces, np.int64), np.asarray(mesh.faces_uv, np.int64)
+    key = faces.reshape(-1) * np.int64(len(mesh.uv)) + faces_uv.reshape(-1)
+    unique, inverse = np.unique(key, return_inverse=True)
+    return unique // len(mesh.uv), unique % len(mesh.uv), inverse.reshape(faces.shape)
+
+
+def _pad4(data: bytes, fill: bytes = b"\0") -> bytes:
+    return data + fill * (-len(data) % 4)
+
+
+def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar") -> list[bytes]:
+    """The GLB file as a list of byte strings (header, JSON chunk, BIN chunk) to concatenate."""
+    vidx, tidx, faces = split_uv_seams(mesh)
+    normals = mesh.vertex_normals()[vidx]
+    normals[np.linalg.norm(normals, axis=1) < 0.5] = (0.0, 0.0, 1.0)  # only degenerate faces: any unit vector
+    normals = normals @ WORLD_TO_GLTF.T
+    positions = np.asarray(mesh.vertices, np.float64)[vidx] @ WORLD_TO_GLTF.T
+    attributes = [("POSITION", positions.astype(np.float32), "VEC3"), ("NORMAL", normals.astype(np.float32), "VEC3")]
+    if tidx is not None:
+        uv = np.asarray(mesh.uv, np.float64)[tidx]
+        uv_gltf = np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=1)  # glTF's texcoord origin is the top-left
+        attributes.append(("TEXCOORD_0", uv_gltf.astype(np.float32), "VEC2"))
+
+    big = len(vidx) > 65535
+    indices = faces.astype(np.uint32 if big else np.uint16).reshape(-1)
+
+    bin_parts: list[bytes] = []
+    buffer_views: list[dict] = []
+    offset = 0
+
+    def add_view(data: bytes, target: int | None) -> int:
+        nonlocal offset
+        view = {"buffer": 0, "byteOffset": offset, "byteLength": len(data)}
+        if target is not None:
+            view["target"] = target
+        buffer_views.append(view)
+        padded = _pad4(data)
+        bin_parts.append(padded)
+        offset += len(padded)
+        return len(buffer_views) - 1
+
+    accessors: list[dict] = []
+    prim_attributes: dict[str, int] = {}
+    for key, array, kind in attributes:
+        accessor = {"bufferView": add_view(array.tobytes(), ARRAY_BUFFER), "componentType": FLOAT,
+                    "count": len(array), "type": kind}
+        if key == "POSITION":  # required by the spec for POSITION
+            accessor["min"] = array.min(axis=0).tolist()
+            accessor["max"] = array.max(axis=0).tolist()
+        accessors.append(accessor)
+        prim_attributes[key] = len(accessors) - 1
+    accessors.append({"bufferView": add_view(indices.tobytes(), ELEMENT_ARRAY_BUFFER),
+                      "componentType": UNSIGNED_INT if big else UNSIGNED_SHORT, "count": len(indices),
+                      "type": "SCALAR", "min": [int(indices.min())], "max": [int(indices.max())]})
+    index_accessor = len(accessors) - 1
+
+    pbr: dict = {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": ROUGHNESS}
+    gltf: dict = {
+        "asset": {"version": "2.0", "generator": "photo-digitize backend.export.glb"},
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0, "name": name}],
+        "meshes": [{"name": name, "primitives": [{"attributes": prim_attributes, "indices": index_accessor,
+                                                   "material": 0, "mode": 4}]}],
+        "materials": [{"name": f"{name}_material", "pbrMetallicRoughness": pbr, "doubleSided": False}],
+    }
+    if texture is not None and tidx is not None:
+        image_view = add_view(encode_png(texture), None)
+        pbr["baseColorTexture"] = {"index": 0, "texCoord": 0}
+        gltf["samplers"] = [{"magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR,
+                             "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE}]
+        gltf["images"] = [{"bufferView": image_view, "mimeType": "image/png", "name": f"{name}_texture"}]
+        gltf["textures"] = [{"sampler": 0, "source": 0}]
+    gltf["accessors"] = accessors
+    gltf["bufferViews"] = buffer_views
+    gltf["buffers"] = [{"byteLength": offset}]
+
+    json_chunk = _pad4(json.dumps(gltf, separators=(",", ":")).encode("utf-8"), b" ")
+    total = 12 + 8 + len(json_chunk) + 8 + offset
+    return [
+        struct.pack("<III", GLB_MAGIC, 2, total),
+        struct.pack("<II", len(json_chunk), CHUNK_JSON),
+        json_chunk,
+        struct.pack("<II", offset, CHUNK_BIN),
+        *bin_parts,
+    ]
+
+
+def glb_bytes(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar") -> bytes:
+    return b"".join(glb_chunks(mesh, texture, name=name))
+
+
+def write_glb(mesh: Mesh, texture: np.ndarray | None, path: str | Path, *, name: str = "avatar") -> Path:
+    """Write `mesh` (world frame, Z up) with its texture ((R, R, 3) uint8, row 0 = top) as a .glb.
+
+    A mesh without UVs (or texture None) gets a plain white material and no texture.
+    """
+    if texture is not None and not mesh.has_uv:
+        raise ValueError("a textured GLB needs a mesh with UVs (uv and faces_uv)")
+    return write_atomic(path, glb_chunks(mesh, texture, name=name))
+
+
+def read_glb_json(path: str | Path) -> tuple[dict, bytes]:
+    """The JSON document and the BIN chunk of a .glb (for checks; no validation beyond the header)."""
+    data = Path(path).read_bytes()
+    magic, version, length = struct.unpack_from("<III", data, 0)
+    if magic != GLB_MAGIC or version != 2 or length != len(data):
+        raise ValueError(f"{path}: not a glTF 2.0 binary file")
+    json_len, json_type = struct.unpack_from("<II", data, 12)
+    if json_type != CHUNK_JSON:
+        raise ValueError(f"{path}: the first chunk is not JSON")
+    doc = json.loads(data[20 : 20 + json_len])
+    binary = b""
+    pos = 20 + json_len
+    if pos < len(data):
+        bin_len, bin_type = struct.unpack_from("<II", data, pos)
+        if bin_type == CHUNK_BIN:
+            binary = data[pos + 8 : pos + 8 + bin_len]
+    return doc, binary

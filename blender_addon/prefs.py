@@ -1,0 +1,212 @@
+"""Add-on preferences: the backend's Python, device, models folder, defaults; the install button.
+
+``bl_idname`` is the package name, so the same class serves the installed extension
+(``bl_ext.<repo>.photo_digitize``) and a plain ``import blender_addon`` from a checkout.
+The install button runs ``install_deps.py --venv <folder>`` in a subprocess; a timer shows
+its output lines here and never blocks the UI.
+"""
+
+import sys
+import time
+from types import SimpleNamespace
+
+import bpy
+from bpy.props import EnumProperty, FloatProperty, StringProperty
+
+from . import job_client, paths
+
+PRESET_ITEMS = (
+    ("fast", "Fast", "Quick preview-quality result"),
+    ("quality", "Quality", "Slower, higher-quality result (the paper's settings)"),
+)
+DEVICE_ITEMS = (
+    ("auto", "Auto", "CUDA when the backend finds an NVIDIA GPU, else the CPU"),
+    ("cpu", "CPU", "Always run on the CPU"),
+    ("cuda", "CUDA", "Run on the NVIDIA GPU (fails when there is none)"),
+)
+DEFAULT_HEIGHT_M = 1.7
+INSTALL_LINES = 12
+
+# Fallback values when no preferences entry exists (e.g. registered from a script before the
+# add-on entry was created).
+DEFAULTS = SimpleNamespace(backend_python="", device="auto", models_dir="", default_preset="fast",
+                           default_height_m=DEFAULT_HEIGHT_M, jobs_dir="")
+
+
+class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    backend_python: StringProperty(
+        name="Backend Python",
+        description="Python interpreter of the backend's environment (made by install_deps.py). "
+        "Empty: found automatically",
+        subtype="FILE_PATH",
+        default="",
+    )
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto",
+                         description="Where the backend runs its models")
+    models_dir: StringProperty(
+        name="Models Folder",
+        description="Folder with the model weights (passed to the backend as PHOTO_DIGITIZE_MODELS and used "
+        "as its Hugging Face / torch cache). Empty: the backend's defaults",
+        subtype="DIR_PATH",
+        default="",
+    )
+    default_preset: EnumProperty(name="Default Preset", items=PRESET_ITEMS, default="fast",
+                                 description="Preset of scenes that did not choose one")
+    default_height_m: FloatProperty(name="Default Height", default=DEFAULT_HEIGHT_M, min=0.3, max=3.0,
+                                    subtype="DISTANCE", unit="LENGTH",
+                                    description="Person height of scenes that did not set one")
+    jobs_dir: StringProperty(
+        name="Jobs Folder",
+        description="Where job folders (inputs, logs, results) are kept. Empty: the extension's user "
+        "folder, or the system's temporary folder when running from a checkout",
+        subtype="DIR_PATH",
+        default="",
+    )
+
+    def draw(self, context):
+        layout = self.layout
+        col = layout.column()
+        col.prop(self, "backend_python")
+        if not self.backend_python:
+            found = paths.default_backend_python()
+            col.label(text=f"Found: {found}" if found else "No backend environment found: install it below",
+                      icon="CHECKMARK" if found else "ERROR")
+        row = col.row()
+        row.enabled = not INSTALLER.running
+        target = paths.install_venv_dir()
+        row.operator(DIGITIZE_OT_install_backend.bl_idname, icon="IMPORT",
+                     text="Installing..." if INSTALLER.running else "Install / Update Backend")
+        if target is not None:
+            col.label(text=f"Environment: {target}")
+        if INSTALLER.lines:
+            box = col.box()
+            for line in INSTALLER.lines:
+                box.label(text=line)
+        col.separator()
+        col.prop(self, "device")
+        col.prop(self, "models_dir")
+        col.prop(self, "jobs_dir")
+        col.prop(self, "default_preset")
+        col.prop(self, "default_height_m")
+
+
+def get_prefs():
+    """The add-on's preferences, or DEFAULTS when there is no entry for this package."""
+    addon = bpy.context.preferences.addons.get(__package__)
+    prefs = getattr(addon, "preferences", None) if addon else None
+    return prefs if prefs is not None else DEFAULTS
+
+
+def backend_python() -> str:
+    """The preferences' backend Python, else the auto-found one, else '' (nothing installed)."""
+    value = get_prefs().backend_python
+    if value:
+        return bpy.path.abspath(value)
+    found = paths.default_backend_python()
+    return str(found) if found else ""
+
+
+# --- the install button -------------------------------------------------------------------
+
+
+class Installer:
+    """install_deps.py in a subprocess; a timer moves its output lines here."""
+
+    def __init__(self):
+        self.process = None
+        self.lines: list[str] = []
+        self.started = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and not self.process.finished
+
+    def start(self, root, venv, timer: bool = True) -> None:
+        argv = [sys.executable, "-u", str(root / "install_deps.py"), "--venv", str(venv)]
+        self.lines = [f"$ install_deps.py --venv {venv}"]
+        self.started = time.monotonic()
+        self.process = job_client.BackendProcess(argv, cwd=root, env=job_client.backend_env()).start()
+        if timer and not bpy.app.timers.is_registered(_install_tick):
+            bpy.app.timers.register(_install_tick, first_interval=0.2)
+
+    def tick(self) -> bool:
+        """Take new lines; returns True while the process runs."""
+        if self.process is None:
+            return False
+        for event in self.process.poll(max_items=200):
+            if event.message.strip():
+                self.lines.append(event.message.strip()[:200])
+        del self.lines[:-INSTALL_LINES]
+        if self.process.finished:
+            code = self.process.returncode
+            took = time.monotonic() - self.started
+            self.lines.append(f"Done in {took:.0f} s" if code == 0 else
+                              f"Failed (exit code {code}): {self.process.error_message()}")
+            del self.lines[:-INSTALL_LINES]
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.running:
+            self.process.cancel(wait_s=0.5)
+
+
+INSTALLER = Installer()
+
+
+def _redraw_preferences():
+    wm = getattr(bpy.context, "window_manager", None)
+    for window in getattr(wm, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "PREFERENCES":
+                area.tag_redraw()
+
+
+def _install_tick():
+    alive = INSTALLER.tick()
+    _redraw_preferences()
+    return 0.25 if alive else None
+
+
+class DIGITIZE_OT_install_backend(bpy.types.Operator):
+    """Create or update the backend's Python environment (install_deps.py) without blocking Blender"""
+
+    bl_idname = "digitize.install_backend"
+    bl_label = "Install / Update Backend"
+
+    wait: bpy.props.BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
+                                 description="Block until the installer finishes (scripts)")
+
+    def execute(self, context):
+        if INSTALLER.running:
+            self.report({"WARNING"}, "The installer is already running")
+            return {"CANCELLED"}
+        root = paths.backend_root()
+        venv = paths.install_venv_dir()
+        if root is None or venv is None:
+            self.report({"ERROR"}, "install_deps.py was not found next to the add-on")
+            return {"CANCELLED"}
+        try:
+            INSTALLER.start(root, venv, timer=not self.wait)
+        except OSError as e:
+            self.report({"ERROR"}, f"Cannot start the installer: {e}")
+            return {"CANCELLED"}
+        if self.wait:
+            INSTALLER.process.wait()
+            INSTALLER.tick()
+            if INSTALLER.process.returncode != 0:
+                self.report({"WARNING"}, INSTALLER.lines[-1])
+                return {"CANCELLED"}
+        self.report({"INFO"}, f"Installing the backend into {venv}")
+        return {"FINISHED"}
+
+
+classes = (DIGITIZE_AP_preferences, DIGITIZE_OT_install_backend)
+
+
+def unregister_timers():
+    INSTALLER.stop()
+    if bpy.app.timers.is_registered(_install_tick):
+        bpy.app.timers.unregister(_install_tick)

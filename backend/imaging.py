@@ -6,38 +6,42 @@ import cv2
 import numpy as np
 
 
-def pull_push(image: np.ndarray, known: np.ndarray, levels: int | None = None) -> np.ndarray:
-    """Fill every unknown pixel from the known ones, smoothly, with no other colour coming in.
+def push_pull(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill every pixel of `image` ((H, W) or (H, W, C)) from the `known` ones with a pyramid.
 
-    Pull: average the known pixels down a pyramid (normalised by the known weight); push:
-    fill each level's gaps from the coarser level. Unknown pixels end up with a smooth
-    blend of nearby known colours; known pixels keep theirs exactly.
+    Push: premultiplied colours and weights are area-averaged down to 1x1. Pull: from the
+    coarsest level up, each level blends its own normalised colour with the upsampled
+    coarser one by its coverage (1 where fully known), so known pixels keep their values
+    exactly and holes get a smooth, distance-weighted mix of the known pixels around them;
+    no colour from outside `known` ever comes in.
     """
     img = np.asarray(image, np.float32)
-    w = np.asarray(known, np.float32)
-    if not w.any():
-        return img.copy()
-    squeeze = img.ndim == 2
-    if squeeze:
+    known = np.asarray(known, bool)
+    if not known.any():
+        raise ValueError("push_pull needs at least one known pixel")
+    gray = img.ndim == 2
+    if gray:
         img = img[..., None]
-    levels = levels or int(np.ceil(np.log2(max(img.shape[:2])))) + 1
-    pyramid = [(img * w[..., None], w)]
-    for _ in range(levels):
-        c, wt = pyramid[-1]
-        if min(wt.shape) <= 1:
-            break
-        h2, w2 = (wt.shape[0] + 1) // 2, (wt.shape[1] + 1) // 2
-        c = cv2.resize(np.ascontiguousarray(c), (w2, h2), interpolation=cv2.INTER_AREA).reshape(h2, w2, -1)
-        wt = cv2.resize(np.ascontiguousarray(wt), (w2, h2), interpolation=cv2.INTER_AREA)
-        pyramid.append((c, wt))
-    # Colour per level = premultiplied / weight; push from the coarsest level up.
-    c, wt = pyramid[-1]
-    colour = c / np.maximum(wt, 1e-12)[..., None]
-    for c, wt in reversed(pyramid[:-1]):
-        up = cv2.resize(colour, (wt.shape[1], wt.shape[0]), interpolation=cv2.INTER_LINEAR)
-        up = up.reshape(wt.shape[0], wt.shape[1], -1)
-        own = c / np.maximum(wt, 1e-12)[..., None]
-        a = np.clip(wt, 0.0, 1.0)[..., None]
-        colour = a * own + (1 - a) * up
-    out = np.where(np.asarray(known, bool)[..., None], img, colour)
-    return out[..., 0] if squeeze else out
+    w = known.astype(np.float32)
+    cw = np.where(known[..., None], np.nan_to_num(img), 0.0).astype(np.float32) * w[..., None]
+    levels = [(cw, w)]
+    while max(levels[-1][1].shape) > 1:
+        c, ww = levels[-1]
+        h, wd = ww.shape
+        size = ((wd + 1) // 2, (h + 1) // 2)
+        c2 = cv2.resize(c, size, interpolation=cv2.INTER_AREA)
+        w2 = cv2.resize(ww, size, interpolation=cv2.INTER_AREA)
+        levels.append((c2.reshape(w2.shape + (img.shape[-1],)), w2))
+    col = None
+    for c, ww in reversed(levels):
+        own = c / np.maximum(ww, 1e-12)[..., None]
+        if col is None:
+            col = own
+            continue
+        up = cv2.resize(col, (ww.shape[1], ww.shape[0]), interpolation=cv2.INTER_LINEAR)
+        up = up.reshape(own.shape)
+        alpha = np.clip(ww, 0.0, 1.0)[..., None]
+        col = alpha * own + (1.0 - alpha) * up
+    col = col.astype(np.float32)
+    col[known] = img[known]
+    return col[..., 0] if gray else col

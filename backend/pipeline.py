@@ -306,7 +306,7 @@ def fallbacks(body: Body, *, inpainter: str | None = None, inpainter_notes=(), p
         out.append({"part": "shape", "used": "silhouette inflation",
                     "why": "no learned shape model is used yet; the depth profile is estimated from the outline"})
     if inpainter == "classical":
-        out.append({"part": "inpainting", "used": "classical (pull-push + OpenCV Telea)",
+        out.append({"part": "inpainting", "used": "classical (push-pull + OpenCV Telea)",
                     "why": " ".join(inpainter_notes) or "chosen with --inpainter classical"})
     if perceptual and not perceptual.startswith("lpips"):
         out.append({"part": "fusion perceptual loss", "used": perceptual, "why": " ".join(perceptual_notes)})

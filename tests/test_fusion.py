@@ -21,8 +21,9 @@ from backend.fusion import (
     splat_views,
 )
 from backend.fusion import perceptual as perc
-from backend.fusion.fill import push_pull, uv_charts
+from backend.fusion.fill import uv_charts
 from backend.fusion.optimize import uv_to_grid
+from backend.imaging import push_pull
 from backend.mesh import Mesh
 from backend.raster import render_maps
 from backend.uv.atlas import PaddingPlan, unwrap

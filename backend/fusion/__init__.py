@@ -24,7 +24,8 @@ from backend.mesh import Mesh
 from backend.raster.maps import ViewMaps
 from backend.uv.atlas import PaddingPlan
 
-from .fill import chart_labels, chart_mask, fill_and_bleed, push_pull
+from ..imaging import push_pull
+from .fill import chart_labels, chart_mask, fill_and_bleed
 from .optimize import BACKGROUND, optimize_texture, prepare_views, total_loss
 from .perceptual import LPIPS_NAME, SUBSTITUTE_NAME, load_perceptual
 from .splat import EPS, splat_views

@@ -20,6 +20,7 @@ import math
 import cv2
 import numpy as np
 
+from backend.imaging import push_pull
 from backend.mesh import Mesh
 from backend.uv.atlas import PaddingPlan
 
@@ -116,42 +117,6 @@ def chart_labels(mesh: Mesh, resolution: int, dilate: int = 1) -> np.ndarray:
 def chart_mask(mesh: Mesh, resolution: int, dilate: int = 1) -> np.ndarray:
     """(R, R) bool: texels inside the UV charts (chart_labels >= 0), dilated by `dilate` texels."""
     return chart_labels(mesh, resolution, dilate) >= 0
-
-
-def push_pull(image: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Fill every texel of `image` (H, W, C) from the `known` texels with a push-pull pyramid.
-
-    Push: premultiplied colours and weights are area-averaged down to 1x1. Pull: from the
-    coarsest level up, each level blends its own normalised colour with the upsampled
-    coarser one by its coverage (1 where fully known), so known texels keep their values
-    exactly and holes get a smooth, distance-weighted mix of the known texels around them.
-    """
-    img = np.asarray(image, np.float32)
-    w = np.asarray(known, np.float32)
-    if not w.any():
-        raise ValueError("push_pull needs at least one known texel")
-    cw = np.where(w[..., None] > 0, np.nan_to_num(img), 0.0).astype(np.float32) * w[..., None]
-    levels = [(cw, w)]
-    while max(levels[-1][1].shape) > 1:
-        c, ww = levels[-1]
-        h, wd = ww.shape
-        size = ((wd + 1) // 2, (h + 1) // 2)
-        c2 = cv2.resize(c, size, interpolation=cv2.INTER_AREA)
-        w2 = cv2.resize(ww, size, interpolation=cv2.INTER_AREA)
-        levels.append((c2.reshape(w2.shape + (img.shape[-1],)), w2))
-    col = None
-    for c, ww in reversed(levels):
-        own = c / np.maximum(ww, 1e-12)[..., None]
-        if col is None:
-            col = own
-            continue
-        up = cv2.resize(col, (ww.shape[1], ww.shape[0]), interpolation=cv2.INTER_LINEAR)
-        up = up.reshape(own.shape)
-        alpha = np.clip(ww, 0.0, 1.0)[..., None]
-        col = alpha * own + (1.0 - alpha) * up
-    col = col.astype(np.float32)
-    col[known] = img[known]
-    return col
 
 
 def bleed_rings(image: np.ndarray, known: np.ndarray, rings: int) -> tuple[np.ndarray, np.ndarray]:

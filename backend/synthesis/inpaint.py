@@ -4,7 +4,7 @@ The diffusion inpainter (ControlNet on normal + silhouette maps) plugs in behind
 `Inpainter` protocol. The classical one needs no weights, so the job always finishes:
 it fills only missing pixels inside the silhouette, only from the view's known body pixels
 (never from the background), continuing edges with OpenCV's Telea inpainting on top of a
-smooth pull-push base. It does not shade the fill by the view's normals on purpose: the
+smooth push-pull base. It does not shade the fill by the view's normals on purpose: the
 texture is shared by all views, and shading baked in from one view's side would show as
 dark seams from the others. The normal map guides the diffusion inpainter.
 """
@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ..imaging import pull_push
+from ..imaging import push_pull
 
 # The prompt's only change per view is this word (the paper's scheme; see DESIGN.md).
 VIEW_WORDS = ((22.5, "front"), (67.5, "left"), (112.5, "side"), (180.0, "back"))
@@ -85,7 +85,7 @@ class ClassicalInpainter:
         else:
             # Every pixel outside the known body gets a body colour first, so Telea, which
             # reads a ring of pixels around the hole, can only ever read body colours.
-            base = pull_push(img, known)
+            base = push_pull(img, known)
             u8 = (np.clip(base, 0, 1) * 255 + 0.5).astype(np.uint8)
             hole = missing.astype(np.uint8)
             telea = cv2.inpaint(u8, hole, self.telea_radius, cv2.INPAINT_TELEA).astype(np.float32) / 255.0

@@ -4,10 +4,17 @@
     python3 install_deps.py            # backend environment in .venv/ beside this file
     python3 install_deps.py --dev      # plus the test tools (pytest, ruff, bpy)
     python3 install_deps.py --venv DIR # put the environment elsewhere
+    python3 install_deps.py --models   # also download the models once (about 3 GB; docs/models.md)
+        [--models-dir DIR]             #   where to (default ~/.cache/photo-digitize/models,
+                                       #   or $PHOTO_DIGITIZE_MODELS)
+    python3 install_deps.py --models all   # every registered model, not only the default ones
 
 Idempotent: when the pinned requirements have not changed since the last successful run and
 the environment still imports, it returns in about a second. Uses only the standard library,
-so Blender's own Python can run it (the add-on's preferences button does).
+so Blender's own Python can run it (the add-on's preferences button does). The model download
+runs inside the environment (`python -m backend.models.download`, huggingface_hub), takes only
+safetensors weights and configs, skips what is already there, and stops with one line when
+there is no network. Nothing else in the project ever downloads a model.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ REQUIREMENTS = HERE / "requirements"
 STAMP_NAME = "photo-digitize-install.json"
 SUPPORTED_PYTHON = (3, 11)
 # One import line that must succeed for the environment to count as whole.
-SMOKE_IMPORTS = "import numpy, torch, torchvision, lpips, cv2, mediapipe, scipy, skimage, trimesh, xatlas, triangle"
+SMOKE_IMPORTS = ("import numpy, torch, torchvision, lpips, cv2, mediapipe, scipy, skimage, trimesh, xatlas, triangle, "
+                 "diffusers, transformers, accelerate, safetensors, huggingface_hub")
 DEV_SMOKE_IMPORTS = "import pytest, hypothesis, ruff"
 
 
@@ -101,13 +109,41 @@ def run_logged(cmd: list[str], log: Path, what: str) -> None:
         fail(f"{what} failed (exit {r.returncode}); the full log is {log}")
 
 
+def download_models(python: Path, roles: str, models_dir: Path | None) -> None:
+    """Run the model download inside the environment (it needs huggingface_hub and torch)."""
+    cmd = [str(python), "-m", "backend.models.download", "--roles", roles]
+    if models_dir is not None:
+        cmd += ["--models-dir", str(models_dir.expanduser().resolve())]
+    say("downloading the models (first time: about 3 GB; later runs skip what is there)")
+    env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run(cmd, cwd=HERE, env=env)
+    if r.returncode != 0:
+        # The download tool has already said why in one line.
+        sys.exit(r.returncode)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--venv", type=Path, default=HERE / ".venv", help="where the environment goes (default: .venv/)")
     ap.add_argument("--dev", action="store_true", help="also install the test tools (pytest, ruff, bpy)")
     ap.add_argument("--force", action="store_true", help="reinstall even if nothing changed")
+    ap.add_argument("--models", nargs="?", const="default", metavar="ROLES",
+                    help="also download the models once: the default ones (inpaint, controlnet_normal, and the "
+                         "LPIPS backbone), 'all', or a comma list of roles (docs/models.md)")
+    ap.add_argument("--models-dir", type=Path, metavar="DIR",
+                    help="where --models puts them (default: $PHOTO_DIGITIZE_MODELS or ~/.cache/photo-digitize/models)")
     args = ap.parse_args(argv)
+    if args.models_dir is not None and args.models is None:
+        fail("--models-dir only goes with --models")
 
+    python = ensure_environment(args)
+    if args.models:
+        download_models(python, args.models, args.models_dir)
+    return 0
+
+
+def ensure_environment(args) -> Path:
+    """Create or update the environment; returns its Python."""
     if sys.version_info[:2] != SUPPORTED_PYTHON:
         want = ".".join(map(str, SUPPORTED_PYTHON))
         fail(f"Python {want} is needed (this is {sys.version.split()[0]}); run this script with python{want}")
@@ -125,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.force and up_to_date and imports_ok(python, args.dev):
         say(f"environment is up to date: {venv} ({time.monotonic() - t0:.1f} s)")
-        return 0
+        return python
 
     try:
         venv.mkdir(parents=True, exist_ok=True)
@@ -153,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "cuda": cuda,
     }, indent=2))
     say(f"done in {time.monotonic() - t0:.0f} s: backend Python is {python}")
-    return 0
+    return python
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def photo_of_size(size: int, folder: Path) -> Path:
 def run_child(command: str, photo: Path, out: Path, height: float = 1.7) -> dict:
     """One end-to-end run in a fresh process: its stage timings, wall time and peak memory."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if command != "shape":  # the classical path unless asked otherwise: time what CI and users without weights run
+        env.setdefault("PHOTO_DIGITIZE_MODELS", tempfile.mkdtemp(prefix="no-models-"))
     r = subprocess.run([sys.executable, "-c", CHILD, command, str(photo), str(out), str(height)],
                        capture_output=True, text=True, env=env, cwd=ROOT)
     if r.returncode != 0:

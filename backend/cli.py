@@ -30,6 +30,26 @@ def positive_height(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def model_override(text: str) -> str:
+    from .models.registry import parse_model_override
+
+    try:
+        parse_model_override(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("photo", type=Path, help="photo of one person (JPEG, PNG, ...), or a folder of photos")
     p.add_argument("--out", type=Path, required=True,
@@ -56,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--prompt", default="", help="words added to the inpainting prompt (diffusion only)")
     dg.add_argument("--negative-prompt", default="", help="negative prompt (diffusion only)")
     dg.add_argument("--fusion-iterations", type=int, help="texture optimisation steps (default: the preset's)")
+    dg.add_argument("--models-dir", type=Path, metavar="DIR",
+                    help="a folder, one sub-folder per model role (inpaint/, controlnet_normal/, ...: docs/models.md)")
+    dg.add_argument("--model", action="append", default=[], type=model_override, metavar="KEY=ID_OR_FOLDER",
+                    help="use this folder, or this hub id already on this machine, for a model role (repeatable)")
+    dg.add_argument("--steps", type=positive_int, metavar="N", help="diffusion steps per view (default: the preset's)")
+    dg.add_argument("--offload", action="store_true",
+                    help="CUDA: keep only the running model on the GPU (for GPUs with little memory)")
 
     sh = sub.add_parser("shape", help="photo -> person mask, body mesh with UVs, per-view maps")
     add_common(sh)
@@ -81,7 +108,8 @@ def run_one(args, photo: Path, out: Path, progress) -> None:
         options = pipeline.DigitizeOptions(**common, preset=args.preset, seed=args.seed, device=args.device,
                                            inpainter=args.inpainter, prompt=args.prompt,
                                            negative_prompt=args.negative_prompt,
-                                           fusion_iterations=args.fusion_iterations)
+                                           fusion_iterations=args.fusion_iterations, models_dir=args.models_dir,
+                                           models=args.model, diffusion_steps=args.steps, offload=args.offload)
         pipeline.run_digitize(photo, out, options, progress)
         what = "preview.png, avatar.glb, mesh.obj + texture.png, views/, result.json"
     if not args.events == "jsonl":

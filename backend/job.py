@@ -14,7 +14,7 @@ from .progress import Progress
 
 COMMANDS = ("digitize", "retexture")
 OPTION_KEYS = {"preset", "seed", "height_m", "device", "inpainter", "prompt", "negative_prompt",
-               "fusion_iterations", "segmenter", "rasterizer"}
+               "fusion_iterations", "segmenter", "rasterizer", "models_dir", "models", "diffusion_steps", "offload"}
 
 
 class TeeStream:
@@ -64,6 +64,8 @@ def run_job(job_dir: Path, progress: Progress) -> dict:
 
     job = read_job(job_dir)
     opts = {k: v for k, v in (job.get("options") or {}).items() if k in OPTION_KEYS}
+    if opts.get("models_dir"):
+        opts["models_dir"] = Path(opts["models_dir"])
     options = DigitizeOptions(**opts, mesh_path=resolve(job_dir, job.get("mesh")),
                               maps_path=resolve(job_dir, job.get("maps")),
                               keep_mesh_uvs=job["command"] == "retexture")

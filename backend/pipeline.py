@@ -57,6 +57,10 @@ class DigitizeOptions(ShapeOptions):
     prompt: str = ""
     negative_prompt: str = ""
     fusion_iterations: int | None = None  # None: the preset's
+    models_dir: Path | None = None  # one sub-folder per model role (docs/models.md)
+    models: list[str] = field(default_factory=list)  # "KEY=ID_OR_FOLDER" overrides of model roles
+    diffusion_steps: int | None = None  # None: the preset's
+    offload: bool = False  # CUDA: keep only the running model on the GPU
     maps_path: Path | None = None  # maps rendered elsewhere (Blender) for the view set, instead of ours
     keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
 
@@ -175,7 +179,9 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
     total = 8
     with staged_output_dir(out_dir) as tmp:
         body = build_body(photo_path, options, progress, total)
-        inpainter, inpainter_notes = choose_inpainter(options.inpainter, preset, device)
+        inpainter, inpainter_notes = choose_inpainter(options.inpainter, preset, device, models_dir=options.models_dir,
+                                                      models=options.models, steps=options.diffusion_steps,
+                                                      offload=options.offload)
         for note in inpainter_notes:
             progress.warning(note)
 

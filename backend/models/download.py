@@ -1,0 +1,246 @@
+"""`python -m backend.models.download`: fetch the models once (what `install_deps.py --models` runs).
+
+    python -m backend.models.download [--models-dir DIR] [--roles default|all|KEY,KEY...] [--force]
+
+Each role goes to `DIR/<key>/` (default: the models cache, $PHOTO_DIGITIZE_MODELS or
+~/.cache/photo-digitize/models) as a plain diffusers folder: configs, tokenizer files and
+one safetensors file per weight, nothing else (no pickled .bin, no .ckpt, no code, no
+safety checker). Where a repository offers the half-precision variant (`*.fp16.safetensors`)
+that one is taken (half the download; it is upcast on the CPU) and saved under the plain
+name, so the folder loads like any `save_pretrained` folder. A download goes to
+`DIR/.downloading/<key>/` first and is moved into place only when whole, with a
+`photo-digitize-model.json` manifest (repository, commit, files, bytes); a role already
+there with the same repository is skipped, and a folder put there by hand
+is never touched. The LPIPS AlexNet backbone goes into torch hub's
+checkpoints folder, where `backend.fusion.perceptual` looks for it.
+
+Without a network it stops at once with one line saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .registry import GET_MODELS, MANIFEST_NAME, PIPELINE, ROLES, ModelRole, default_models_dir, read_manifest
+
+LPIPS_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+LPIPS_FILE = "alexnet-owt-7be5be79.pth"
+LPIPS_SHA256_PREFIX = "7be5be79"
+_SHARD = re.compile(r"-\d{5}-of-\d{5}|\.index\.")
+
+
+class DownloadError(Exception):
+    """One line for the user."""
+
+
+def say(msg: str) -> None:
+    print(f"[models] {msg}", flush=True)
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.2f} {unit}"
+        n /= 1000.0
+    return f"{n:.2f} GB"  # pragma: no cover
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+
+
+def plan_files(r: ModelRole, repo_files: list[str]) -> list[tuple[str, str]]:
+    """(file in the repository, name to save it under) for one role: configs + one safetensors per weight.
+
+    Single-file weights: the `.fp16` variant when the repository has it, saved under the
+    plain name; sharded weights: the plain (non-variant) shards and their index.
+    """
+    files = [f for f in repo_files if not f.startswith(".")]
+    if r.kind == PIPELINE:
+        dirs = {f.split("/")[0] for f in files if f.count("/") == 1} - set(r.skip_components)
+        wanted = [f for f in files if f == "model_index.json"]
+        groups = [[f for f in files if f.count("/") == 1 and f.split("/")[0] == d] for d in sorted(dirs)]
+    else:
+        wanted = [f for f in files if f == "config.json"]
+        groups = [[f for f in files if "/" not in f]]
+    out = [(f, f) for f in wanted]
+    for group in groups:
+        meta = [f for f in group if f.endswith((".json", ".txt")) and ".fp16." not in f and f not in wanted]
+        out += [(f, f) for f in meta if not f.endswith(".index.json") or "safetensors" in f]
+        tensors = [f for f in group if f.endswith(".safetensors")]
+        singles: dict[str, str] = {}
+        for f in tensors:
+            if _SHARD.search(f):
+                if ".fp16" not in f:
+                    out.append((f, f))
+                continue
+            plain = f.replace(".fp16.safetensors", ".safetensors")
+            if plain not in singles or f.endswith(".fp16.safetensors"):
+                singles[plain] = f
+        out += [(remote, plain) for plain, remote in sorted(singles.items())]
+    # drop index files of weights we do not take (e.g. a pickled .bin index)
+    return [(a, b) for a, b in out if not (a.endswith(".index.json") and ".safetensors" not in a)]
+
+
+def check_network(url: str, timeout: float = 10.0) -> None:
+    host = urlparse(url).hostname or url
+    port = urlparse(url).port or 443
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise DownloadError(f"cannot reach {host} ({e.strerror or e}): the models need the network once; "
+                            f"connect and run `{GET_MODELS}` again, or copy a models folder made on another "
+                            f"machine and use --models-dir") from None
+
+
+def already_there(r: ModelRole, models_dir: Path, force: bool = False) -> bool:
+    """True (and says so) when models_dir/<key>/ needs no download."""
+    target = models_dir / r.key
+    manifest = read_manifest(target)
+    if not force and manifest.get("repo_id") == r.default_id and all(
+            (target / f).is_file() for f in manifest.get("files", [])):
+        say(f"{r.key}: already there ({r.default_id}, {human(folder_bytes(target))}) in {target}")
+        return True
+    if target.exists() and not manifest:
+        # Not made by this tool (the user's own model, say): never deleted, and it is what the backend uses.
+        say(f"{r.key}: {target} was put there by hand ({human(folder_bytes(target))}); left as it is "
+            f"(delete it to get {r.default_id})")
+        return True
+    return False
+
+
+def download_role(r: ModelRole, models_dir: Path) -> int:
+    """Fetch one role into models_dir/<key>/; returns its size in bytes."""
+    from huggingface_hub import HfApi, snapshot_download
+
+    target = models_dir / r.key
+    info = HfApi().model_info(r.default_id, files_metadata=True)
+    sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
+    plan = plan_files(r, list(sizes))
+    if not any(remote.endswith(".safetensors") for remote, _ in plan):
+        raise DownloadError(f"{r.default_id} has no safetensors weights for {r.key}; nothing was downloaded")
+    expected = sum(sizes.get(remote, 0) for remote, _ in plan)
+    say(f"{r.key}: {r.default_id} @ {info.sha[:12]}, {len(plan)} files, {human(expected)} ({r.licence})")
+    staging = models_dir / ".downloading" / r.key
+    staging.mkdir(parents=True, exist_ok=True)
+    snapshot_download(r.default_id, revision=info.sha, local_dir=staging,
+                      allow_patterns=[remote for remote, _ in plan])
+    for remote, local in plan:
+        if remote != local:
+            (staging / remote).replace(staging / local)
+    shutil.rmtree(staging / ".cache", ignore_errors=True)
+    files = [local for _, local in plan]
+    missing = [f for f in files if not (staging / f).is_file()]
+    if missing:
+        raise DownloadError(f"{r.key}: the download is incomplete (missing {', '.join(missing[:3])}); run it again")
+    (staging / MANIFEST_NAME).write_text(json.dumps({
+        "role": r.key, "repo_id": r.default_id, "revision": info.sha, "licence": r.licence, "files": files,
+        "renamed": {remote: local for remote, local in plan if remote != local},
+        "bytes": folder_bytes(staging), "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }, indent=2))
+    if target.exists():
+        shutil.rmtree(target)
+    staging.replace(target)
+    size = folder_bytes(target)
+    say(f"{r.key}: done, {human(size)} in {target}")
+    return size
+
+
+def lpips_path() -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_FILE
+
+
+def download_lpips() -> int:
+    import torch
+
+    dst = lpips_path()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    say(f"lpips backbone: {LPIPS_URL} (torchvision AlexNet)")
+    torch.hub.download_url_to_file(LPIPS_URL, str(dst), hash_prefix=LPIPS_SHA256_PREFIX, progress=True)
+    say(f"lpips backbone: done, {human(dst.stat().st_size)} at {dst}")
+    return dst.stat().st_size
+
+
+def pick_roles(spec: str) -> list[ModelRole]:
+    """"default" (what the diffusion inpainter needs), "all", or a comma list of role keys (may include those)."""
+    keys: list[str] = []
+    for k in (k.strip() for k in spec.split(",")):
+        if k == "default":
+            keys += [r.key for r in ROLES.values() if r.download_by_default]
+        elif k == "all":
+            keys += list(ROLES)
+        elif k:
+            keys.append(k)
+    unknown = [k for k in keys if k not in ROLES]
+    if unknown or not keys:
+        raise DownloadError(f"unknown model role(s) {', '.join(unknown) or repr(spec)}: use default, all, or some "
+                            f"of {', '.join(ROLES)}")
+    return [ROLES[k] for k in dict.fromkeys(keys)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m backend.models.download", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models-dir", type=Path, help="where the models go (default: $PHOTO_DIGITIZE_MODELS or "
+                                                    "~/.cache/photo-digitize/models)")
+    ap.add_argument("--roles", default="default", help="default (what the diffusion inpainter needs), all, or "
+                                                       f"a comma list of: {', '.join(ROLES)}")
+    ap.add_argument("--no-lpips", action="store_true", help="skip the LPIPS AlexNet backbone")
+    ap.add_argument("--force", action="store_true", help="download again even if present")
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    try:
+        roles = pick_roles(args.roles)
+        models_dir = (args.models_dir or default_models_dir()).expanduser().resolve()
+        todo = [r for r in roles if not already_there(r, models_dir, args.force)]
+        total = sum(folder_bytes(models_dir / r.key) for r in roles if r not in todo)
+        lpips = None if args.no_lpips else lpips_path()
+        if lpips is not None and not args.force:
+            from ..fusion.perceptual import find_backbone  # where the fusion stage will look for it
+
+            found = find_backbone()
+            if found is not None:
+                say(f"lpips backbone: already there ({human(found.stat().st_size)}) at {found}")
+                total += found.stat().st_size
+                lpips = None
+        if todo or lpips is not None:
+            if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+                raise DownloadError("HF_HUB_OFFLINE is set: unset it to download the models")
+            from huggingface_hub import constants
+
+            if todo:
+                check_network(constants.ENDPOINT)
+            if lpips is not None:
+                check_network(LPIPS_URL)
+            models_dir.mkdir(parents=True, exist_ok=True)
+        for r in todo:
+            total += download_role(r, models_dir)
+        if lpips is not None:
+            total += download_lpips()
+    except DownloadError as e:
+        print(f"[models] error: {e}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("[models] error: cancelled; run it again to resume", file=sys.stderr, flush=True)
+        return 130
+    except Exception as e:  # network drops, disk full, server errors: one line, not a traceback
+        print(f"[models] error: download failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+              f"run `{GET_MODELS}` again to resume", file=sys.stderr, flush=True)
+        return 1
+    say(f"all models in place ({human(total)} on disk, {time.monotonic() - t0:.0f} s): {models_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -134,7 +135,13 @@ def run_folder(args, progress) -> int:
     return EXIT_OK
 
 
+def exit_on_sigterm(signum, frame):
+    """Cancel (the add-on terminates the job): unwind, so half-written outputs are removed."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     args = build_parser().parse_args(argv)
     from .progress import Progress
 

@@ -1,60 +1,74 @@
-"""Digitize Human from Photo: Blender add-on (extension) skeleton.
+"""Digitize Human from Photo: Blender add-on (extension).
 
 Works both as an installed extension (package ``bl_ext.<repo>.photo_digitize``, built by
 tools/build_extension.py) and imported straight from the repository
-(``import blender_addon; blender_addon.register()``). Only ``bpy`` and the standard library
-are imported here: the heavy lifting runs in the separate backend process.
+(``import blender_addon; blender_addon.register()``). Blender's Python only ever imports
+``bpy``, the standard library and NumPy (which Blender bundles): the heavy lifting runs in
+the separate backend process (job_client.py). See docs/blender_addon.md.
+
+Modules, one job each:
+    prefs.py         add-on preferences, the backend installer button
+    props.py         Scene.digitize settings, WindowManager.digitize_job status
+    job_client.py    the backend subprocess and its JSON-line events (no bpy)
+    job_runner.py    following a job with a timer (or blocking), cancel, finishing
+    operators.py     Digitize / Re-texture / Export / Cancel
+    scene_result.py  the result in the scene: collection, mesh, material, cameras, images
+    maps_render.py   Cycles passes -> the backend's per-view maps
+    mesh_data.py     Blender meshes <-> NumPy arrays
+    obj_io.py        OBJ read/write (no bpy);  exr.py: EXR reader (no bpy)
+    cameras.py       the backend's view set and camera conversion (no bpy)
+    paths.py         where the backend, its environment and the job folders are
+    ui.py            the sidebar panel
 """
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.app.handlers import persistent
 
-from . import ui
+from . import job_runner, operators, prefs, props, ui
 
-
-class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
-    """Per-scene settings, stored at ``Scene.digitize``."""
-
-    photo_path: StringProperty(
-        name="Photo",
-        description="Photo of one person to digitize",
-        subtype="FILE_PATH",
-        default="",
-    )
-    preset: EnumProperty(
-        name="Preset",
-        description="Speed/quality trade-off of the backend run",
-        items=(
-            ("fast", "Fast", "Quick preview-quality result"),
-            ("quality", "Quality", "Slower, higher-quality result"),
-        ),
-        default="fast",
-    )
-    seed: IntProperty(
-        name="Seed",
-        description="Random seed, for repeatable results",
-        default=0,
-        min=0,
-    )
-    prompt: StringProperty(
-        name="Prompt",
-        description="Optional text hint for the unseen parts (e.g. clothing on the back)",
-        default="",
-    )
-
-
-# The single registration list: order matters (the panel uses the property group).
-classes = (DIGITIZE_PG_settings, *ui.classes)
+# The single registration list: order matters (the panel uses the property groups).
+classes = (*prefs.classes, *props.classes, *operators.classes, *ui.classes)
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
+_added_prefs_entry = False
+
+
+def _ensure_prefs_entry():
+    """A plain ``import blender_addon; register()`` has no entry in Preferences > Add-ons; make one
+    (as addon_utils.enable does) so the preferences exist, and remove it again on unregister."""
+    global _added_prefs_entry
+    addons = bpy.context.preferences.addons
+    if __package__ not in addons:
+        addons.new().module = __package__
+        _added_prefs_entry = True
+
+
+@persistent
+def _on_load_pre(*_args):
+    """Opening another .blend stops a running job: its result belongs to the file it started in."""
+    if job_runner.running():
+        job_runner.shutdown()
+        print("photo_digitize: the running job was cancelled because another file is being opened")
 
 
 def register():
     _register_classes()
-    bpy.types.Scene.digitize = PointerProperty(type=DIGITIZE_PG_settings)
+    props.register()
+    _ensure_prefs_entry()
+    if _on_load_pre not in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.append(_on_load_pre)
 
 
 def unregister():
-    if hasattr(bpy.types.Scene, "digitize"):
-        del bpy.types.Scene.digitize
+    global _added_prefs_entry
+    if _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
+    job_runner.shutdown()
+    prefs.unregister_timers()
+    if _added_prefs_entry:
+        addon = bpy.context.preferences.addons.get(__package__)
+        if addon is not None:
+            bpy.context.preferences.addons.remove(addon)
+        _added_prefs_entry = False
+    props.unregister()
     _unregister_classes()

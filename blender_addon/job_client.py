@@ -230,8 +230,8 @@ def backend_command(python, job_dir) -> list[str]:
 def backend_env(backend_root=None, models_dir: str | None = None, base: dict | None = None) -> dict:
     """Environment for the backend: Blender's own Python settings removed, output unbuffered.
 
-    ``models_dir`` (the preferences' models folder) is passed as PHOTO_DIGITIZE_MODELS and used
-    as the Hugging Face and torch caches (``<models>/huggingface``, ``<models>/torch``).
+    ``models_dir`` (the preferences' models folder) becomes PHOTO_DIGITIZE_MODELS, where the
+    backend looks for the weights that ``install_deps.py --models`` downloads (docs/models.md).
     """
     env = dict(os.environ if base is None else base)
     for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONNOUSERSITE", "PYTHONEXECUTABLE"):
@@ -241,10 +241,7 @@ def backend_env(backend_root=None, models_dir: str | None = None, base: dict | N
     if backend_root:
         env["PYTHONPATH"] = str(backend_root)
     if models_dir:
-        models = str(Path(models_dir).expanduser())
-        env["PHOTO_DIGITIZE_MODELS"] = models
-        env["HF_HOME"] = str(Path(models) / "huggingface")
-        env["TORCH_HOME"] = str(Path(models) / "torch")
+        env["PHOTO_DIGITIZE_MODELS"] = str(Path(models_dir).expanduser())
     return env
 
 

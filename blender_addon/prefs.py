@@ -47,8 +47,8 @@ class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
                          description="Where the backend runs its models")
     models_dir: StringProperty(
         name="Models Folder",
-        description="Folder with the model weights (passed to the backend as PHOTO_DIGITIZE_MODELS and used "
-        "as its Hugging Face / torch cache). Empty: the backend's defaults",
+        description="Folder of the model weights (the backend's PHOTO_DIGITIZE_MODELS; the Download Models "
+        "button fills it). Empty: the backend's default, ~/.cache/photo-digitize/models",
         subtype="DIR_PATH",
         default="",
     )
@@ -78,6 +78,8 @@ class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
         target = paths.install_venv_dir()
         row.operator(DIGITIZE_OT_install_backend.bl_idname, icon="IMPORT",
                      text="Installing..." if INSTALLER.running else "Install / Update Backend")
+        op = row.operator(DIGITIZE_OT_install_backend.bl_idname, icon="WORLD", text="Download Models (3 GB)")
+        op.models = True
         if target is not None:
             col.label(text=f"Environment: {target}")
         if INSTALLER.lines:
@@ -123,9 +125,13 @@ class Installer:
     def running(self) -> bool:
         return self.process is not None and not self.process.finished
 
-    def start(self, root, venv, timer: bool = True) -> None:
+    def start(self, root, venv, timer: bool = True, models: bool = False, models_dir: str = "") -> None:
         argv = [sys.executable, "-u", str(root / "install_deps.py"), "--venv", str(venv)]
-        self.lines = [f"$ install_deps.py --venv {venv}"]
+        if models:
+            argv.append("--models")
+            if models_dir:
+                argv += ["--models-dir", models_dir]
+        self.lines = ["$ " + " ".join(argv[2:])]
         self.started = time.monotonic()
         self.process = job_client.BackendProcess(argv, cwd=root, env=job_client.backend_env()).start()
         if timer and not bpy.app.timers.is_registered(_install_tick):
@@ -178,6 +184,9 @@ class DIGITIZE_OT_install_backend(bpy.types.Operator):
 
     wait: bpy.props.BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
                                  description="Block until the installer finishes (scripts)")
+    models: bpy.props.BoolProperty(name="Models", default=False, options={"SKIP_SAVE"},
+                                   description="Also download the model weights (install_deps.py --models; "
+                                   "needs the network)")
 
     def execute(self, context):
         if INSTALLER.running:
@@ -189,7 +198,8 @@ class DIGITIZE_OT_install_backend(bpy.types.Operator):
             self.report({"ERROR"}, "install_deps.py was not found next to the add-on")
             return {"CANCELLED"}
         try:
-            INSTALLER.start(root, venv, timer=not self.wait)
+            models_dir = bpy.path.abspath(get_prefs().models_dir) if get_prefs().models_dir else ""
+            INSTALLER.start(root, venv, timer=not self.wait, models=self.models, models_dir=models_dir)
         except OSError as e:
             self.report({"ERROR"}, f"Cannot start the installer: {e}")
             return {"CANCELLED"}

@@ -167,33 +167,101 @@ def test_scene_settings_defaults_and_set(user_dir):
     assert "OK" in out
 
 
-def test_panel_draws_photo_field_and_disabled_placeholder(user_dir):
+def test_panel_draws_settings_buttons_and_job_status(user_dir):
     # No window in background mode, so call draw() with a recording stand-in for UILayout.
     out = run_bpy(
         f"""
         import types
         import blender_addon
+        from blender_addon import job_runner
         blender_addon.register()
 
         class Layout:
             def __init__(self, log):
                 self.log, self.enabled = log, True
+                self.use_property_split = self.use_property_decorate = False
             def prop(self, data, name, **kw):
                 self.log.append(("prop", name, self.enabled))
             def label(self, text="", **kw):
                 self.log.append(("label", text, self.enabled))
+            def operator(self, idname, text="", **kw):
+                self.log.append(("operator", idname, self.enabled))
+                return types.SimpleNamespace()
+            def progress(self, factor=0.0, type="BAR", text=""):
+                self.log.append(("progress", factor, self.enabled))
+            def template_icon(self, icon_value=0, scale=1.0):
+                self.log.append(("icon", icon_value, self.enabled))
             def row(self, **kw):
                 return Layout(self.log)
             column = box = row
 
-        log = []
-        panel = getattr(bpy.types, {PANEL!r})
-        panel.draw(types.SimpleNamespace(layout=Layout(log)), bpy.context)
+        def draw():
+            log = []
+            panel = getattr(bpy.types, {PANEL!r})
+            panel.draw(types.SimpleNamespace(layout=Layout(log)), bpy.context)
+            return log
+
+        log = draw()
         props = [name for kind, name, _ in log if kind == "prop"]
         assert props[0] == "photo_path", log
-        labels = [(text, enabled) for kind, text, enabled in log if kind == "label"]
-        assert any("later version" in text and not enabled for text, enabled in labels), log
+        assert {{"preset", "seed", "height_m", "prompt"}} <= set(props), log
+        ops = [name for kind, name, _ in log if kind == "operator"]
+        assert ops[:4] == ["digitize.from_photo", "digitize.retexture_selected", "digitize.export",
+                           "digitize.export"], ops
+        assert not any(kind == "progress" for kind, *_ in log)
+
+        # While a job runs: stage, progress bar and Cancel; the action buttons are disabled.
+        status = bpy.context.window_manager.digitize_job
+        status.kind, status.stage, status.progress = "digitize", "fusion", 0.75
+        job_runner.ACTIVE = types.SimpleNamespace(over=False)
+        try:
+            log = draw()
+        finally:
+            job_runner.ACTIVE = None
+        assert ("progress", 0.75, True) in [(k, round(v, 2) if k == "progress" else v, e) for k, v, e in log], log
+        assert any(kind == "label" and "fusion" in text for kind, text, _ in log), log
+        assert ("operator", "digitize.cancel", True) in log, log
+        assert ("operator", "digitize.from_photo", False) in log, log
+
+        # After a failure the panel shows the backend's message.
+        status.last_error = "the photo is not an image"
+        log = draw()
+        assert any(kind == "label" and text == "the photo is not an image" for kind, text, _ in log), log
         blender_addon.unregister()
+        print("OK")
+        """,
+        user_dir,
+    )
+    assert "OK" in out
+
+
+def test_preferences_follow_the_package_in_both_modes(user_dir):
+    out = run_bpy(
+        """
+        import blender_addon
+        from blender_addon import prefs
+        assert prefs.DIGITIZE_AP_preferences.bl_idname == "blender_addon"
+        assert "blender_addon" not in bpy.context.preferences.addons
+        blender_addon.register()
+        p = bpy.context.preferences.addons["blender_addon"].preferences
+        assert (p.device, p.default_preset, round(p.default_height_m, 3)) == ("auto", "fast", 1.7)
+        assert {i.identifier for i in p.bl_rna.properties["device"].enum_items} == {"auto", "cpu", "cuda"}
+        # The scene's preset and height follow the preferences until the scene sets its own.
+        s = bpy.context.scene.digitize
+        p.default_preset, p.default_height_m = "quality", 1.85
+        assert (s.preset, round(s.height_m, 3)) == ("quality", 1.85)
+        s.preset, s.height_m = "fast", 1.6
+        p.default_preset, p.default_height_m = "quality", 1.9
+        assert (s.preset, round(s.height_m, 3)) == ("fast", 1.6)
+        # From a checkout the backend's Python is found in <repo>/.venv.
+        assert p.backend_python == ""
+        found = prefs.backend_python()
+        assert found.endswith(os.path.join(".venv", "bin", "python")), found
+        assert os.path.isfile(found)
+        p.backend_python = sys.executable
+        assert prefs.backend_python() == sys.executable
+        blender_addon.unregister()
+        assert "blender_addon" not in bpy.context.preferences.addons  # the entry register() made is gone
         print("OK")
         """,
         user_dir,
@@ -257,7 +325,9 @@ def test_built_zip_layout(built_zip):
     with zipfile.ZipFile(built_zip) as zf:
         names = set(zf.namelist())
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
-    assert {"blender_manifest.toml", "__init__.py", "ui.py", "paths.py"} <= names
+    assert {"blender_manifest.toml", "__init__.py", "ui.py", "paths.py", "prefs.py", "props.py", "operators.py",
+            "job_client.py", "job_runner.py", "scene_result.py", "maps_render.py", "mesh_data.py", "obj_io.py",
+            "exr.py", "cameras.py"} <= names
     assert manifest["version"] == "0.1.0" and built_zip.name == "photo_digitize-0.1.0.zip"
     bundle = "backend_bundle/"
     assert {bundle + "backend/__init__.py", bundle + "install_deps.py"} <= names
@@ -283,6 +353,8 @@ def test_built_zip_installs_and_enables_as_extension(built_zip, user_dir):
         panel = getattr(bpy.types, {PANEL!r})
         assert panel.__module__ == {EXT_MODULE!r} + ".ui", panel.__module__
         assert bpy.context.scene.digitize.preset == "fast"
+        prefs = bpy.context.preferences.addons[{EXT_MODULE!r}].preferences
+        assert type(prefs).bl_idname == {EXT_MODULE!r} and prefs.device == "auto"
         installed = os.path.join(bpy.utils.user_resource("EXTENSIONS"), "user_default", "photo_digitize")
         assert os.path.isfile(os.path.join(installed, "blender_manifest.toml"))
 
@@ -290,6 +362,15 @@ def test_built_zip_installs_and_enables_as_extension(built_zip, user_dir):
         root = paths.backend_root()
         assert root is not None and str(root) == os.path.join(installed, "backend_bundle"), root
         assert str(paths.user_data_dir()).startswith(os.environ["BLENDER_USER_RESOURCES"])
+        # Installed: the install button targets <extension user folder>/venv; jobs go there too.
+        assert str(paths.install_venv_dir()) == os.path.join(str(paths.user_data_dir()), "venv")
+        assert str(paths.jobs_root()).startswith(str(paths.user_data_dir()))
+        assert paths.default_backend_python() is None  # nothing installed in the throwaway folder
+
+        # Without a backend environment the operators say so (and scripts get CANCELLED, not an exception).
+        bpy.context.scene.digitize.photo_path = {str(ROOT / "samples" / "person.jpg")!r}
+        assert bpy.ops.digitize.from_photo(wait=True) == {{"CANCELLED"}}
+        assert "backend environment" in bpy.context.window_manager.digitize_job.last_error
 
         bpy.ops.preferences.addon_disable(module={EXT_MODULE!r})
         assert not hasattr(bpy.types, {PANEL!r})
@@ -315,3 +396,45 @@ def test_zipfile_fallback_still_validates(tmp_path, monkeypatch, blender_ext):
         timeout=60,
     )
     assert proc.returncode == 0 and "Success" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_install_button_streams_lines_without_blocking(user_dir):
+    fake_root = user_dir / "fake_root"
+    fake_root.mkdir()
+    (fake_root / "install_deps.py").write_text(
+        "import sys, time\n"
+        "print('[install_deps] creating the environment', flush=True)\n"
+        "time.sleep(0.5)\n"
+        "print('[install_deps] args: ' + ' '.join(sys.argv[1:]), flush=True)\n"
+    )
+    out = run_bpy(
+        """
+        import time
+        from pathlib import Path
+        import blender_addon
+        from blender_addon import prefs
+        blender_addon.register()
+        root = Path(sys.argv[1])
+        prefs.INSTALLER.start(root, root / "venv")
+        assert prefs.INSTALLER.running and bpy.app.timers.is_registered(prefs._install_tick)
+        ticks = []
+        while True:  # what Blender's timer loop would do
+            t0 = time.perf_counter()
+            again = prefs._install_tick()
+            ticks.append(time.perf_counter() - t0)
+            if again is None:
+                break
+            time.sleep(0.05)
+        lines = prefs.INSTALLER.lines
+        assert any("creating the environment" in line for line in lines), lines
+        assert any("--venv " + str(root / "venv") in line for line in lines), lines
+        assert lines[-1].startswith("Done"), lines
+        assert max(ticks) < 0.02 and len(ticks) > 3, ticks
+        blender_addon.unregister()
+        assert not bpy.app.timers.is_registered(prefs._install_tick)
+        print("OK")
+        """,
+        user_dir,
+        str(fake_root),
+    )
+    assert "OK" in out

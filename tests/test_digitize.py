@@ -208,7 +208,8 @@ def test_bad_job_gets_an_error_event(tmp_path):
     assert r.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
-def test_killed_job_leaves_no_result_that_looks_whole(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_job_leaves_no_result_that_looks_whole(tmp_path, sig):
     out = tmp_path / "killed"
     p = subprocess.Popen([sys.executable, "-m", "backend", "digitize", str(SAMPLE), "--out", str(out),
                           "--events", "jsonl"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -217,7 +218,10 @@ def test_killed_job_leaves_no_result_that_looks_whole(tmp_path):
     for line in p.stdout:
         if '"stage": "fusion"' in line or time.time() > deadline:
             break
-    p.send_signal(signal.SIGKILL)
+    p.send_signal(sig)
     p.wait()
     assert not out.exists()
     assert not list(tmp_path.rglob("avatar.glb"))
+    if sig == signal.SIGTERM:  # a cancel: the job cleans up after itself
+        assert p.returncode == 128 + signal.SIGTERM
+        assert not list(tmp_path.iterdir())

@@ -45,7 +45,7 @@ class SynthesizedView:
         cam = self.maps.camera
         return {"name": self.name, "azimuth_deg": cam.azimuth_deg, "elevation_deg": cam.elevation_deg,
                 "inpainter": self.inpainter, "missing_fraction": round(float(self.inpainted.sum()) / body, 4),
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "camera": cam.to_json()}
 
 
 def finish_view(maps: ViewMaps, image: np.ndarray, missing: np.ndarray, inpainter: Inpainter, *, seed: int,

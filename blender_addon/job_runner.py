@@ -1,0 +1,312 @@
+"""One backend job at a time, followed from Blender without blocking it.
+
+``start`` launches the job (job_client.BackendProcess) and registers ``tick`` with
+``bpy.app.timers``. Each tick drains the events that arrived (never waits on the pipes),
+updates ``WindowManager.digitize_job`` (stage, progress) and redraws the sidebar. When the
+process has exited, a worker thread reads the result files (NumPy only) and a later tick
+builds the Blender data, pushes an undo step and reports. ``run_blocking`` does the same in
+a loop for ``wait=True`` (scripts, background mode). ``cancel`` stops the process; nothing
+is added to the scene then.
+
+In background mode timers never fire by themselves: either use ``wait=True``, or call
+``tick()`` yourself until it returns None (the tests do).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import bpy
+
+from .job_client import BackendProcess
+
+TICK_S = 0.1
+MAX_EVENTS_PER_TICK = 200
+
+
+@dataclass
+class Job:
+    kind: str  # "digitize" | "retexture"
+    label: str  # what the user sees ("person.jpg")
+    process: BackendProcess
+    job_dir: object
+    scene_name: str
+    prepare: Callable  # prepare(out_dir) -> data; worker thread, no bpy
+    finish: Callable  # finish(context, data) -> message; main thread
+    undo_message: str = ""
+    state: str = "running"  # running | loading | done | failed | cancelled
+    stage: str = ""
+    stage_index: int = 0
+    stage_total: int = 0
+    fraction: float = 0.0
+    message: str = ""
+    error: str = ""
+    warnings: list = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    tick_seconds: list = field(default_factory=list)
+    finish_seconds: float = 0.0  # main-thread time spent building the result in Blender
+    _worker: threading.Thread | None = None
+    _data: object = None
+    _worker_error: str = ""
+
+    @property
+    def over(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+
+ACTIVE: Job | None = None
+LAST: Job | None = None
+TICK_SECONDS: collections.deque = collections.deque(maxlen=10000)  # every tick's UI-thread time
+
+
+# --- status shown in the UI ----------------------------------------------------------------
+
+
+def _status():
+    wm = getattr(bpy.context, "window_manager", None) or (bpy.data.window_managers[0]
+                                                          if bpy.data.window_managers else None)
+    return getattr(wm, "digitize_job", None)
+
+
+def _publish(job: Job) -> None:
+    status = _status()
+    if status is None:
+        return
+    status.running = not job.over
+    status.kind = job.kind
+    status.stage = job.stage
+    status.message = job.message
+    status.progress = min(max(job.fraction, 0.0), 1.0)
+    if job.state == "failed":
+        status.last_error = job.error
+    elif job.state == "running" and status.last_error:
+        status.last_error = ""
+    status.last_job_dir = str(job.job_dir)
+
+
+def _redraw() -> None:
+    wm = getattr(bpy.context, "window_manager", None)
+    for window in getattr(wm, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+def report(level: str, message: str) -> None:
+    """A report outside an operator (from a timer): status bar and Info log when there is a window."""
+    print(f"photo_digitize: {level.lower()}: {message}")
+    wm = getattr(bpy.context, "window_manager", None)
+    windows = list(getattr(wm, "windows", ()))
+    if not windows:
+        return
+    try:
+        with bpy.context.temp_override(window=windows[0]):
+            bpy.ops.digitize.report("EXEC_DEFAULT", level=level, message=message)
+    except (RuntimeError, AttributeError, TypeError):
+        pass
+
+
+def undo_push(message: str) -> None:
+    wm = getattr(bpy.context, "window_manager", None)
+    windows = list(getattr(wm, "windows", ()))
+    try:
+        if windows:
+            with bpy.context.temp_override(window=windows[0]):
+                bpy.ops.ed.undo_push(message=message)
+        else:
+            bpy.ops.ed.undo_push(message=message)
+    except RuntimeError as e:
+        print(f"photo_digitize: no undo step: {e}")
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def handle_events(job: Job, events) -> None:
+    for e in events:
+        d = e.data
+        if e.type == "stage":
+            job.stage = str(d.get("stage", "")) or e.message
+            job.stage_index, job.stage_total = int(d.get("index", 0) or 0), int(d.get("total", 0) or 0)
+            job.message = e.message
+            if job.stage_total:
+                job.fraction = max(job.fraction, (job.stage_index - 1) / job.stage_total)
+        elif e.type == "progress":
+            job.message = e.message.strip()
+            if isinstance(d.get("fraction"), (int, float)):
+                job.fraction = max(job.fraction, float(d["fraction"]))
+            elif job.stage_total and d.get("total"):
+                part = float(d.get("index", 0)) / float(d["total"])
+                job.fraction = max(job.fraction, (job.stage_index - 1 + part) / job.stage_total)
+        elif e.type == "warning":
+            job.warnings.append(e.message)
+        elif e.type == "error":
+            job.error = e.message
+        elif e.type == "result":
+            job.message = e.message
+
+
+def _context_for(job: Job):
+    scene = bpy.data.scenes.get(job.scene_name)
+    if scene is None:
+        raise RuntimeError(f"the scene {job.scene_name!r} is gone")
+    current = getattr(bpy.context, "scene", None)
+    view_layer = bpy.context.view_layer if current == scene else scene.view_layers[0]
+    return SimpleNamespace(scene=scene, view_layer=view_layer)
+
+
+def _finish_main(job: Job, push_undo: bool) -> None:
+    """Main-thread half of finishing a successful job: Blender data, undo step, report."""
+    t0 = time.perf_counter()
+    try:
+        message = job.finish(_context_for(job), job._data)
+        job.finish_seconds = time.perf_counter() - t0
+    except Exception as e:  # a broken result must not leave the runner stuck
+        traceback.print_exc()
+        job.state, job.error = "failed", f"could not load the result: {e}"
+        return
+    job.state, job.fraction, job.message = "done", 1.0, message
+    if push_undo and job.undo_message:
+        undo_push(job.undo_message)
+
+
+def _process_exited(job: Job) -> None:
+    proc = job.process
+    if proc.cancelled:
+        job.state, job.message = "cancelled", "Cancelled"
+    elif proc.returncode != 0:
+        job.state, job.error = "failed", proc.error_message()
+    else:
+        job.state, job.message = "loading", "Loading the result"
+
+
+def _load_worker(job: Job) -> None:
+    try:
+        job._data = job.prepare(job.job_dir)
+    except Exception as e:
+        traceback.print_exc()
+        job._worker_error = f"could not read the result: {e}"
+
+
+# --- timer mode -----------------------------------------------------------------------------
+
+
+def tick():
+    """The ``bpy.app.timers`` callback: a few milliseconds of work, never a wait."""
+    global ACTIVE, LAST
+    t0 = time.perf_counter()
+    job = ACTIVE
+    if job is None:
+        return None
+    if job.state == "running":
+        handle_events(job, job.process.poll(MAX_EVENTS_PER_TICK))
+        if job.process.finished:
+            _process_exited(job)
+            if job.state == "loading":
+                job._worker = threading.Thread(target=_load_worker, args=(job,), daemon=True,
+                                               name="photo-digitize-load")
+                job._worker.start()
+    elif job.state == "loading" and not job._worker.is_alive():
+        if job._worker_error:
+            job.state, job.error = "failed", job._worker_error
+        else:
+            _finish_main(job, push_undo=True)
+    _publish(job)
+    _redraw()
+    if job.over:
+        ACTIVE, LAST = None, job
+        if job.state == "failed":
+            report("ERROR", f"{job.kind.capitalize()} failed: {job.error}")
+        elif job.state == "done":
+            report("INFO", job.message)
+    elapsed = time.perf_counter() - t0
+    job.tick_seconds.append(elapsed)
+    TICK_SECONDS.append(elapsed)
+    if job.over:
+        _unregister_timer()
+        return None
+    return TICK_S
+
+
+def _unregister_timer() -> None:
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+
+
+def start(job: Job) -> None:
+    """Make ``job`` the active job and follow it with a timer (its process is already started)."""
+    global ACTIVE
+    if ACTIVE is not None and not ACTIVE.over:
+        raise RuntimeError("a job is already running")
+    ACTIVE = job
+    _publish(job)
+    if not bpy.app.timers.is_registered(tick):
+        bpy.app.timers.register(tick, first_interval=TICK_S)
+
+
+def run_blocking(job: Job) -> Job:
+    """Follow ``job`` to its end right here (wait=True); the caller reports the outcome."""
+    global ACTIVE, LAST
+    if ACTIVE is not None and not ACTIVE.over:
+        raise RuntimeError("a job is already running")
+    ACTIVE = job
+    try:
+        while not job.process.finished:
+            handle_events(job, job.process.wait_events(0.25))
+            _publish(job)
+        handle_events(job, job.process.poll(10_000))
+        _process_exited(job)
+        if job.state == "loading":
+            _load_worker(job)
+            if job._worker_error:
+                job.state, job.error = "failed", job._worker_error
+            else:
+                _finish_main(job, push_undo=True)
+        _publish(job)
+    finally:
+        ACTIVE, LAST = None, job
+    return job
+
+
+def cancel() -> bool:
+    """Stop the running job's process (SIGTERM, then SIGKILL); True when there was one."""
+    job = ACTIVE
+    if job is None or job.over:
+        return False
+    if job.state == "loading":  # the process is done; drop the result instead of loading it
+        job.process.cancelled = True
+        job.state, job.message = "cancelled", "Cancelled"
+        return True
+    job.message = "Cancelling"
+    job.process.cancel(wait_s=0.2)
+    _publish(job)
+    return True
+
+
+def running() -> bool:
+    return ACTIVE is not None and not ACTIVE.over
+
+
+def shutdown() -> None:
+    """Stop any job and the timer (unregister, or another file is opened); nothing is added."""
+    global ACTIVE, LAST
+    job = ACTIVE
+    if job is not None:
+        if job.process.running:
+            job.process.cancel(wait_s=1.0)
+        if not job.over:
+            job.state, job.message = "cancelled", "Cancelled"
+        _publish(job)
+        LAST = job
+    ACTIVE = None
+    _unregister_timer()
+
+
+atexit.register(_unregister_timer)  # a registered timer would keep a `bpy` module process from exiting

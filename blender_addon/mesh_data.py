@@ -1,0 +1,113 @@
+"""Blender meshes <-> NumPy arrays: build a mesh from OBJ data, read an object's world-space triangles.
+
+UVs are per corner (Blender's face-corner UV layer), so UV seams are kept exactly.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from .obj_io import ObjMesh
+
+
+def mesh_from_arrays(name: str, vertices, loop_start, loop_vertex, corner_uv=None, smooth: bool = True):
+    """A new mesh datablock from vertices (V, 3), polygons (loop starts) and per-corner UVs (L, 2)."""
+    vertices = np.asarray(vertices, np.float32).reshape(-1, 3)
+    loop_start = np.asarray(loop_start, np.int32)
+    loop_vertex = np.asarray(loop_vertex, np.int32)
+    me = bpy.data.meshes.new(name)
+    me.vertices.add(len(vertices))
+    me.vertices.foreach_set("co", vertices.ravel())
+    me.loops.add(len(loop_vertex))
+    me.loops.foreach_set("vertex_index", loop_vertex)
+    me.polygons.add(len(loop_start))
+    me.polygons.foreach_set("loop_start", loop_start)
+    me.update(calc_edges=True)
+    if corner_uv is not None:
+        layer = me.uv_layers.new(name="UVMap")
+        layer.uv.foreach_set("vector", np.asarray(corner_uv, np.float32).ravel())
+    if smooth:
+        me.shade_smooth()
+    me.update()
+    return me
+
+
+def mesh_from_obj(name: str, obj: ObjMesh):
+    return mesh_from_arrays(name, obj.vertices, obj.loop_start, obj.loop_vertex, obj.uv)
+
+
+def mesh_from_triangles(name: str, vertices, triangles, corner_uv=None, smooth: bool = True):
+    triangles = np.asarray(triangles, np.int64).reshape(-1, 3)
+    uv = None if corner_uv is None else np.asarray(corner_uv).reshape(-1, 2)
+    return mesh_from_arrays(name, vertices, np.arange(len(triangles)) * 3, triangles.ravel(), uv, smooth)
+
+
+def matrix_to_numpy(matrix) -> np.ndarray:
+    return np.array([list(row) for row in matrix], dtype=np.float64)
+
+
+def has_uvs(obj) -> bool:
+    return obj.type == "MESH" and len(obj.data.uv_layers) > 0
+
+
+def world_triangles(obj, depsgraph):
+    """(vertices (V, 3) world metres, triangles (F, 3), corner UVs (F, 3, 2) or None) of the evaluated object.
+
+    Modifiers are applied (what the viewport shows); faces are triangulated with Blender's own
+    loop triangles; UVs come from the UV map used for rendering. A mirrored (negative-scale)
+    object gets its triangles flipped back, so they stay counter-clockwise seen from outside.
+    """
+    evaluated = obj.evaluated_get(depsgraph)
+    me = evaluated.to_mesh()
+    try:
+        me.calc_loop_triangles()
+        co = np.empty(len(me.vertices) * 3, np.float32)
+        me.vertices.foreach_get("co", co)
+        n = len(me.loop_triangles)
+        tri = np.empty(n * 3, np.int32)
+        me.loop_triangles.foreach_get("vertices", tri)
+        loops = np.empty(n * 3, np.int32)
+        me.loop_triangles.foreach_get("loops", loops)
+        corner_uv = None
+        layer = next((uv for uv in me.uv_layers if uv.active_render), None) or me.uv_layers.active
+        if layer is not None:
+            uv = np.empty(len(me.loops) * 2, np.float32)
+            layer.uv.foreach_get("vector", uv)
+            corner_uv = uv.reshape(-1, 2)[loops].reshape(-1, 3, 2).astype(np.float64)
+    finally:
+        evaluated.to_mesh_clear()
+    m = matrix_to_numpy(evaluated.matrix_world)
+    vertices = co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T + m[:3, 3]
+    tri = tri.reshape(-1, 3).astype(np.int64)
+    if np.linalg.det(m[:3, :3]) < 0:
+        tri = tri[:, [0, 2, 1]]
+        if corner_uv is not None:
+            corner_uv = corner_uv[:, [0, 2, 1]]
+    return vertices, tri, corner_uv
+
+
+def smart_uv_project(context, obj) -> None:
+    """Give a mesh without UVs an atlas (Smart UV Project on all faces), as the Re-texture button does."""
+    with context.temp_override(active_object=obj, object=obj, selected_objects=[obj],
+                               selected_editable_objects=[obj]):
+        mode = obj.mode
+        bpy.ops.object.mode_set(mode="EDIT")
+        bpy.ops.mesh.select_all(action="SELECT")
+        bpy.ops.uv.smart_project(angle_limit=1.15192, island_margin=0.003)
+        bpy.ops.object.mode_set(mode="OBJECT" if mode == "EDIT" else mode)
+
+
+def area_weighted_normals(vertices, triangles) -> np.ndarray:
+    """Unit vertex normals as the backend makes them (backend/mesh.py), vertices at the same place welded."""
+    vertices = np.asarray(vertices, np.float64)
+    _, weld = np.unique(vertices, axis=0, return_inverse=True)
+    weld = weld.reshape(-1)
+    faces = weld[np.asarray(triangles, np.int64)]
+    v = vertices[np.asarray(triangles, np.int64)]
+    n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    acc = np.zeros((weld.max() + 1, 3))
+    for k in range(3):
+        np.add.at(acc, faces[:, k], n)
+    acc /= np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-20)
+    return acc[weld]

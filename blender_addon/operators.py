@@ -1,0 +1,374 @@
+"""Operators: Digitize from photo, Re-texture selected mesh, Export, Cancel (the scripting contract).
+
+    bpy.ops.digitize.from_photo(wait=False)
+    bpy.ops.digitize.retexture_selected(wait=False)
+    bpy.ops.digitize.export(format='GLB' | 'FBX', filepath=...)
+    bpy.ops.digitize.cancel()
+
+With wait=True an operator runs the job to its end before returning (scripts, background
+mode) and on failure returns {'CANCELLED'} with a WARNING report holding the backend's
+one-line message (an ERROR report would make bpy.ops raise RuntimeError instead). The
+message is also left in ``WindowManager.digitize_job.last_error``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, StringProperty
+
+from . import job_client, job_runner, paths, prefs
+
+
+def _fail(op, wait: bool, message: str):
+    """Report a failure; scripts (wait=True) get {'CANCELLED'} rather than a RuntimeError."""
+    status = getattr(bpy.context.window_manager, "digitize_job", None)
+    if status is not None:
+        status.last_error = message
+    op.report({"WARNING"} if wait else {"ERROR"}, message)
+    return {"CANCELLED"}
+
+
+def _options(settings, preferences) -> dict:
+    options = {
+        "preset": settings.preset,
+        "seed": int(settings.seed),
+        "height_m": round(float(settings.height_m), 4),
+        "device": preferences.device,
+        "prompt": settings.prompt,
+    }
+    if settings.fusion_iterations > 0:
+        options["fusion_iterations"] = int(settings.fusion_iterations)
+    if preferences.models_dir:
+        options["models_dir"] = bpy.path.abspath(preferences.models_dir)
+    return options
+
+
+def _photo(settings) -> Path | None:
+    if not settings.photo_path:
+        return None
+    return Path(bpy.path.abspath(settings.photo_path)).resolve()
+
+
+def _check_environment(op, wait):
+    """(backend python, backend root) or None after reporting what is missing."""
+    python = prefs.backend_python()
+    if not python or not Path(python).is_file():
+        _fail(op, wait, "No backend environment: set Backend Python in the add-on's preferences "
+                        "or press Install / Update Backend there")
+        return None
+    root = paths.backend_root()
+    if root is None:
+        _fail(op, wait, "The backend source (backend/) was not found next to the add-on")
+        return None
+    return python, root
+
+
+def _new_job_dir(stem: str) -> Path:
+    return job_client.new_job_dir(paths.jobs_root(bpy.path.abspath(prefs.get_prefs().jobs_dir)), stem)
+
+
+def _launch(op, context, wait: bool, job_dir: Path, job_json: dict, kind: str, label: str, finish,
+            undo_message: str):
+    env_ok = _check_environment(op, wait)
+    if env_ok is None:
+        return {"CANCELLED"}
+    python, root = env_ok
+    job_client.write_job(job_dir, job_json)
+    process = job_client.BackendProcess(
+        job_client.backend_command(python, job_dir), cwd=root,
+        env=job_client.backend_env(root, bpy.path.abspath(prefs.get_prefs().models_dir) or None),
+    )
+    try:
+        process.start()
+    except OSError as e:
+        return _fail(op, wait, f"Cannot start the backend ({python}): {e}")
+    job = job_runner.Job(kind, label, process, job_dir, context.scene.name, prepare=_load_out,
+                         finish=finish, undo_message=undo_message)
+    if not wait:
+        job_runner.start(job)
+        op.report({"INFO"}, f"{kind.capitalize()} started: {label} (job folder {job_dir})")
+        return {"FINISHED"}
+    job_runner.run_blocking(job)
+    if job.state != "done":
+        return _fail(op, wait, job.error or job.message or "the job did not finish")
+    for warning in job.warnings:
+        print(f"photo_digitize: backend warning: {warning}")
+    op.report({"INFO"}, job.message)
+    return {"FINISHED"}
+
+
+def _load_out(job_dir):
+    from . import scene_result  # NumPy only here, in the loader thread: registering stays light
+
+    return scene_result.load_result_files(Path(job_dir) / "out")
+
+
+class _JobOperator:
+    wait: BoolProperty(
+        name="Wait",
+        description="Run the job to its end before returning (for scripts and background mode)",
+        default=False,
+        options={"SKIP_SAVE"},
+    )
+
+    @classmethod
+    def poll(cls, context):
+        if job_runner.running():
+            cls.poll_message_set("A job is running")
+            return False
+        return context.scene is not None
+
+
+class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
+    """Reconstruct a textured 3D human from the photo (the backend runs in the background)"""
+
+    bl_idname = "digitize.from_photo"
+    bl_label = "Digitize from Photo"
+    bl_options = {"REGISTER"}  # the undo step is pushed when the result is in
+
+    def execute(self, context):
+        settings = context.scene.digitize
+        photo = _photo(settings)
+        if photo is None:
+            return _fail(self, self.wait, "Choose a photo first")
+        if not photo.is_file():
+            return _fail(self, self.wait, f"Photo not found: {photo}")
+        stem = photo.stem or "person"
+        job_dir = _new_job_dir(stem)
+        # The photo stays where it is (absolute path): the backend's messages then name the user's file.
+        job_json = {"command": "digitize", "photo": str(photo), "options": _options(settings, prefs.get_prefs())}
+
+        def finish(ctx, files):
+            from . import scene_result
+
+            made = scene_result.build_result(ctx, files, stem, photo_path=str(photo), job_dir=str(job_dir))
+            ctx.scene.digitize.result_object = made["object"]
+            return f"Digitized {photo.name}: {made['object'].name}"
+
+        return _launch(self, context, self.wait, job_dir, job_json, "digitize", photo.name, finish,
+                       "Digitize from photo")
+
+
+def _selected_mesh(context):
+    obj = context.active_object
+    if obj is not None and obj.type == "MESH" and obj.select_get():
+        return obj
+    return next((o for o in context.selected_objects if o.type == "MESH"), None)
+
+
+class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
+    """Make a new texture for the selected (edited) mesh from the photo: Blender renders the mesh's
+    maps, the backend synthesizes the views and fuses them onto the mesh's own UVs"""
+
+    bl_idname = "digitize.retexture_selected"
+    bl_label = "Re-texture Selected Mesh"
+    bl_options = {"REGISTER"}  # the undo step is pushed when the result is in
+
+    @classmethod
+    def poll(cls, context):
+        if not super().poll(context):
+            return False
+        if _selected_mesh(context) is None:
+            cls.poll_message_set("Select a mesh object")
+            return False
+        return True
+
+    def execute(self, context):
+        from . import maps_render, mesh_data, obj_io
+
+        settings = context.scene.digitize
+        obj = _selected_mesh(context)
+        photo = _photo(settings)
+        if photo is None or not photo.is_file():
+            return _fail(self, self.wait, "Choose the person's photo first (the texture comes from it)")
+        if _check_environment(self, self.wait) is None:
+            return {"CANCELLED"}
+        if not mesh_data.has_uvs(obj):
+            try:
+                mesh_data.smart_uv_project(context, obj)
+            except RuntimeError as e:
+                return _fail(self, self.wait, f"{obj.name} has no UVs and Smart UV Project failed: {e}")
+            self.report({"INFO"}, f"{obj.name} had no UVs: unwrapped it with Smart UV Project")
+        vertices, triangles, corner_uv = mesh_data.world_triangles(obj, context.evaluated_depsgraph_get())
+        if len(triangles) == 0:
+            return _fail(self, self.wait, f"{obj.name} has no faces")
+        job_dir = _new_job_dir(obj.name)
+        inputs = job_dir / "input"
+        obj_io.write_obj(inputs / "mesh.obj", vertices, triangles, corner_uv,
+                         header=f"{obj.name} from Blender; world frame: metres, Z up, facing -Y")
+        cameras, _ = maps_render.render_view_set(vertices, triangles, corner_uv, inputs / "maps")
+        job_json = {"command": "retexture", "photo": str(photo), "mesh": "input/mesh.obj",
+                    "maps": "input/maps", "cameras": cameras, "options": _options(settings, prefs.get_prefs())}
+        name = obj.name
+
+        def finish(ctx, files):
+            from . import scene_result
+
+            target = bpy.data.objects.get(name)
+            if target is None:
+                raise RuntimeError(f"the object {name!r} is gone")
+            if not files.texture.is_file():
+                raise RuntimeError("the result has no texture.png")
+            scene_result.apply_texture(target, files.texture, f"{name}_texture")
+            return f"Re-textured {name}"
+
+        return _launch(self, context, self.wait, job_dir, job_json, "retexture", obj.name, finish,
+                       "Re-texture selected mesh")
+
+
+def export_target(context):
+    """The active mesh object, else the scene's last digitized object."""
+    obj = context.active_object
+    if obj is not None and obj.type == "MESH":
+        return obj
+    obj = context.scene.digitize.result_object
+    if obj is not None and obj.type == "MESH" and context.scene.objects.get(obj.name) == obj:
+        return obj
+    return None
+
+
+FORMATS = (("GLB", "glTF Binary (.glb)", "One file with the mesh and its texture embedded"),
+           ("FBX", "FBX (.fbx)", "FBX with the texture embedded"))
+
+
+class DIGITIZE_OT_export(bpy.types.Operator):
+    """Export the digitized (or active) mesh with its texture embedded"""
+
+    bl_idname = "digitize.export"
+    bl_label = "Export Digitized Mesh"
+    bl_options = {"REGISTER"}
+
+    format: EnumProperty(name="Format", items=FORMATS, default="GLB")
+    filepath: StringProperty(name="File Path", subtype="FILE_PATH", default="", options={"SKIP_SAVE"})
+    filter_glob: StringProperty(default="*.glb;*.fbx", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        if export_target(context) is None:
+            cls.poll_message_set("Select a mesh, or digitize one first")
+            return False
+        return True
+
+    def invoke(self, context, event):
+        if not self.filepath:
+            obj = export_target(context)
+            folder = Path(bpy.path.abspath("//")) if bpy.data.filepath else Path.home()
+            self.filepath = str(folder / f"{bpy.path.clean_name(obj.name)}.{self.format.lower()}")
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        obj = export_target(context)
+        if obj is None:
+            self.report({"ERROR"}, "Nothing to export: select a mesh, or digitize one first")
+            return {"CANCELLED"}
+        if not self.filepath:
+            self.report({"ERROR"}, "No file path given")
+            return {"CANCELLED"}
+        path = Path(bpy.path.abspath(self.filepath))
+        suffix = "." + self.format.lower()
+        if path.suffix.lower() != suffix:
+            path = path.with_suffix(suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _export(context, obj, path, self.format)
+        except RuntimeError as e:
+            self.report({"ERROR"}, f"Export failed: {e}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {obj.name} to {path}")
+        return {"FINISHED"}
+
+
+def _export(context, obj, path: Path, fmt: str) -> None:
+    view_layer = context.view_layer
+    selected = [o for o in view_layer.objects if o.select_get()]
+    active = view_layer.objects.active
+    hidden = obj.hide_get()
+    try:
+        for o in selected:
+            o.select_set(False)
+        obj.hide_set(False)
+        obj.select_set(True)
+        view_layer.objects.active = obj
+        if fmt == "GLB":
+            bpy.ops.export_scene.gltf(filepath=str(path), export_format="GLB", use_selection=True,
+                                      export_apply=True, export_materials="EXPORT", export_image_format="AUTO",
+                                      export_cameras=False, export_lights=False)
+        else:
+            for slot in obj.material_slots:
+                _pack_images(slot.material)
+            bpy.ops.export_scene.fbx(filepath=str(path), use_selection=True, object_types={"MESH"},
+                                     path_mode="COPY", embed_textures=True, use_mesh_modifiers=True)
+    finally:
+        obj.select_set(False)
+        obj.hide_set(hidden)
+        for o in selected:
+            if o.name in view_layer.objects:
+                o.select_set(True)
+        view_layer.objects.active = active
+
+
+def _pack_images(mat) -> None:
+    """FBX embeds only images it can read: pack generated or unsaved ones."""
+    if mat is None or not mat.use_nodes:
+        return
+    for node in mat.node_tree.nodes:
+        image = getattr(node, "image", None)
+        if image is not None and image.packed_file is None and image.source in {"FILE", "GENERATED"}:
+            if image.source == "GENERATED" or not Path(bpy.path.abspath(image.filepath)).is_file():
+                image.pack()
+
+
+class DIGITIZE_OT_cancel(bpy.types.Operator):
+    """Stop the running job; nothing is added to the scene"""
+
+    bl_idname = "digitize.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return job_runner.running()
+
+    def execute(self, context):
+        if not job_runner.cancel():
+            return {"CANCELLED"}
+        self.report({"INFO"}, "Cancelling the job")
+        return {"FINISHED"}
+
+
+class DIGITIZE_OT_report(bpy.types.Operator):
+    """Show a message from a background job in the status bar and the Info log"""
+
+    bl_idname = "digitize.report"
+    bl_label = "Digitize Report"
+    bl_options = {"INTERNAL"}
+
+    level: EnumProperty(items=(("INFO", "Info", ""), ("WARNING", "Warning", ""), ("ERROR", "Error", "")),
+                        default="INFO")
+    message: StringProperty(default="")
+
+    def execute(self, context):
+        self.report({self.level}, self.message)
+        return {"FINISHED"}
+
+
+class DIGITIZE_OT_open_job_folder(bpy.types.Operator):
+    """Open the last job's folder (inputs, events.jsonl, out/) in the file browser of the system"""
+
+    bl_idname = "digitize.open_job_folder"
+    bl_label = "Open Job Folder"
+
+    @classmethod
+    def poll(cls, context):
+        status = getattr(context.window_manager, "digitize_job", None)
+        return bool(status and status.last_job_dir and Path(status.last_job_dir).is_dir())
+
+    def execute(self, context):
+        bpy.ops.wm.path_open(filepath=context.window_manager.digitize_job.last_job_dir)
+        return {"FINISHED"}
+
+
+classes = (DIGITIZE_OT_from_photo, DIGITIZE_OT_retexture_selected, DIGITIZE_OT_export, DIGITIZE_OT_cancel,
+           DIGITIZE_OT_report, DIGITIZE_OT_open_job_folder)

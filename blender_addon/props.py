@@ -1,0 +1,133 @@
+"""Settings: per scene at ``Scene.digitize``, and the running job's status at ``WindowManager.digitize_job``.
+
+Preset and height follow the preferences' defaults until a scene sets its own value.
+The status lives on the window manager, so it is never saved with the .blend nor undone.
+"""
+
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from .prefs import PRESET_ITEMS, get_prefs
+
+_PRESET_IDS = [item[0] for item in PRESET_ITEMS]
+
+
+def _get_preset(self):
+    ident = self.get("preset_id") or get_prefs().default_preset
+    return _PRESET_IDS.index(ident) if ident in _PRESET_IDS else 0
+
+
+def _set_preset(self, value):
+    self["preset_id"] = _PRESET_IDS[value]
+
+
+def _get_height(self):
+    return float(self.get("height_m_value", get_prefs().default_height_m))
+
+
+def _set_height(self, value):
+    self["height_m_value"] = float(value)
+
+
+def load_photo_preview(settings) -> None:
+    """Load the photo as an image datablock (once per file) for the panel's thumbnail."""
+    path = bpy.path.abspath(settings.photo_path) if settings.photo_path else ""
+    image = None
+    if path and Path(path).is_file():
+        try:
+            image = bpy.data.images.load(path, check_existing=True)
+        except RuntimeError:  # not an image Blender can read; the backend will say why
+            image = None
+    if image is not None and not bpy.app.background:
+        image.preview_ensure()
+    if settings.photo_image != image:
+        settings.photo_image = image
+
+
+def _photo_update(self, context):
+    load_photo_preview(self)
+
+
+class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
+    """Per-scene settings, stored at ``Scene.digitize``."""
+
+    photo_path: StringProperty(
+        name="Photo",
+        description="Photo of one person to digitize",
+        subtype="FILE_PATH",
+        default="",
+        update=_photo_update,
+    )
+    photo_image: PointerProperty(
+        name="Photo Image",
+        type=bpy.types.Image,
+        description="The photo as an image (for the panel's thumbnail)",
+    )
+    preset: EnumProperty(
+        name="Preset",
+        description="Speed/quality trade-off of the backend run (default: the preferences')",
+        items=PRESET_ITEMS,
+        get=_get_preset,
+        set=_set_preset,
+    )
+    seed: IntProperty(
+        name="Seed",
+        description="Random seed, for repeatable results",
+        default=0,
+        min=0,
+    )
+    prompt: StringProperty(
+        name="Prompt",
+        description="Optional text hint for the unseen parts (e.g. clothing on the back)",
+        default="",
+    )
+    height_m: FloatProperty(
+        name="Height",
+        description="The person's height; the mesh is scaled to it (default: the preferences')",
+        min=0.3,
+        max=3.0,
+        subtype="DISTANCE",
+        unit="LENGTH",
+        get=_get_height,
+        set=_set_height,
+    )
+    fusion_iterations: IntProperty(
+        name="Fusion Steps",
+        description="Texture optimisation steps; 0 uses the preset's (fewer is faster, for previews and tests)",
+        default=0,
+        min=0,
+        max=10000,
+    )
+    result_object: PointerProperty(
+        name="Result",
+        type=bpy.types.Object,
+        description="The last digitized object (what Export writes when no mesh is active)",
+    )
+
+
+class DIGITIZE_PG_job_status(bpy.types.PropertyGroup):
+    """The running (or last) job, at ``WindowManager.digitize_job``; written by the job runner."""
+
+    running: BoolProperty(name="Running", default=False)
+    kind: StringProperty(name="Kind", default="")
+    stage: StringProperty(name="Stage", default="")
+    message: StringProperty(name="Message", default="")
+    progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    last_error: StringProperty(name="Last Error", default="")
+    last_job_dir: StringProperty(name="Last Job Folder", default="", subtype="DIR_PATH")
+
+
+classes = (DIGITIZE_PG_settings, DIGITIZE_PG_job_status)
+
+
+def register():
+    bpy.types.Scene.digitize = PointerProperty(type=DIGITIZE_PG_settings)
+    bpy.types.WindowManager.digitize_job = PointerProperty(type=DIGITIZE_PG_job_status)
+
+
+def unregister():
+    for owner, name in ((bpy.types.WindowManager, "digitize_job"), (bpy.types.Scene, "digitize")):
+        if hasattr(owner, name):
+            delattr(owner, name)

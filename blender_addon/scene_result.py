@@ -1,0 +1,246 @@
+"""A finished job's result in the scene: collection, mesh object, material, cameras, view images.
+
+Two halves: ``load_result_files`` reads out/ with NumPy only (safe in a worker thread, so the
+UI does not wait on parsing); ``build_result`` makes the Blender data (main thread only).
+Every image is packed into the .blend, so the result does not depend on the job folder.
+
+    <stem>                      collection, linked under the scene's master collection
+      <stem>                    mesh object: the OBJ's polygons, per-corner UVs ("UVMap"), smooth shading
+                                material <stem>_material: Image Texture (<stem>_texture, packed)
+                                -> Principled BSDF Base Color
+      <stem>_cameras            child collection, disabled in viewports and renders
+        <stem>_<view>           orthographic cameras of the views (and "input": the photo's camera);
+                                custom properties digitize_camera (JSON), digitize_resolution;
+                                the view's synthesized image as the camera's background image
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import cameras as camlib
+from .obj_io import ObjMesh, read_obj
+
+INPUT_VIEW = "input"
+
+
+@dataclass
+class ResultFiles:
+    out_dir: Path
+    result: dict
+    mesh: ObjMesh
+    texture: Path
+    views: list[tuple[str, Path]] = field(default_factory=list)  # (view name, RGBA png)
+    cameras: list[dict] = field(default_factory=list)  # Camera.to_json() form, one per view
+
+
+def png_size(path) -> tuple[int, int] | None:
+    """(width, height) from a PNG header, or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def result_cameras(result: dict, vertices, view_sizes: dict[str, tuple[int, int]]) -> list[dict]:
+    """The cameras of the result's views: from result.json where it has them, else recomputed.
+
+    ``input`` is result["input_camera"] (in the photo's pixels). The other views are the
+    backend's orbit cameras (backend/views.py) around the result mesh, at the size of the
+    view images; result["maps"]["views"] or a view's own "camera" entry win when present.
+    """
+    known = {c.get("name"): c for c in (result.get("maps") or {}).get("views", []) if isinstance(c, dict)}
+    out = []
+    target, extent = camlib.framing(vertices)
+    for view in result.get("views", []):
+        name = view.get("name")
+        if not name:
+            continue
+        if isinstance(view.get("camera"), dict):
+            cam = dict(view["camera"])
+        elif name in known:
+            cam = dict(known[name])
+        elif name == INPUT_VIEW and isinstance(result.get("input_camera"), dict):
+            cam = dict(result["input_camera"])
+        elif view.get("azimuth_deg") is not None:
+            size = view_sizes.get(name, (camlib.VIEW_RESOLUTION, camlib.VIEW_RESOLUTION))[0]
+            cam = camlib.orbit_camera(float(view["azimuth_deg"]), float(view.get("elevation_deg") or 0.0),
+                                      target=target, extent_m=extent, resolution=int(size))
+        else:
+            continue
+        cam["name"] = name
+        out.append(cam)
+    return out
+
+
+def load_result_files(out_dir) -> ResultFiles:
+    """Read a result folder (README: mesh.obj + texture.png, views/, result.json). No bpy."""
+    out_dir = Path(out_dir)
+    result_path = out_dir / "result.json"
+    result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
+    mesh_path = out_dir / (result.get("mesh") or {}).get("file", "mesh.obj")
+    if not mesh_path.is_file():
+        raise FileNotFoundError(f"the result has no mesh ({mesh_path})")
+    mesh = read_obj(mesh_path)
+    texture = out_dir / (result.get("texture") or {}).get("file", "texture.png")
+    views = []
+    names = [v.get("name") for v in result.get("views", []) if v.get("name")]
+    if not names and (out_dir / "views").is_dir():
+        names = sorted(p.stem for p in (out_dir / "views").glob("*.png") if not p.stem.endswith("_inpainted"))
+    for name in names:
+        p = out_dir / "views" / f"{name}.png"
+        if p.is_file():
+            views.append((name, p))
+    sizes = {name: png_size(p) for name, p in views}
+    cams = result_cameras(result, mesh.vertices, {k: v for k, v in sizes.items() if v})
+    return ResultFiles(out_dir, result, mesh, texture, views, cams)
+
+
+# --- Blender data (main thread) --------------------------------------------------------------
+
+
+def load_image(path, name: str, pack: bool = True):
+    import bpy
+
+    image = bpy.data.images.load(str(path), check_existing=False)
+    image.name = name
+    if pack:
+        image.pack()
+    return image
+
+
+def make_material(name: str, image):
+    """Principled BSDF whose Base Color comes from an Image Texture node showing ``image``."""
+    import bpy
+
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    set_base_color_image(mat, image)
+    return mat
+
+
+def _principled(mat):
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf = next((n for n in nodes if n.type == "BSDF_PRINCIPLED"), None)
+    if bsdf is None:
+        bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+        out = next((n for n in nodes if n.type == "OUTPUT_MATERIAL"), None) or nodes.new("ShaderNodeOutputMaterial")
+        out.location = (bsdf.location.x + 400, bsdf.location.y)
+        links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
+    return bsdf
+
+
+def set_base_color_image(mat, image):
+    """Make ``image`` the Base Color of the material's Principled BSDF (reusing its Image Texture node)."""
+    if not mat.use_nodes:
+        mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf = _principled(mat)
+    socket = bsdf.inputs["Base Color"]
+    tex = None
+    if socket.is_linked and socket.links[0].from_node.type == "TEX_IMAGE":
+        tex = socket.links[0].from_node
+    if tex is None:
+        tex = nodes.new("ShaderNodeTexImage")
+        tex.location = (bsdf.location.x - 400, bsdf.location.y)
+        links.new(tex.outputs["Color"], socket)
+    tex.image = image
+    return tex
+
+
+def add_camera(name: str, cam: dict, collection, image=None):
+    import bpy
+    from mathutils import Matrix
+
+    from .maps_render import apply_camera_settings
+
+    settings = camlib.blender_camera_settings(cam)
+    data = bpy.data.cameras.new(name)
+    apply_camera_settings(data, settings)
+    if image is not None:
+        bg = data.background_images.new()
+        bg.image = image
+        bg.alpha = 1.0
+        data.show_background_images = True
+    obj = bpy.data.objects.new(name, data)
+    obj.matrix_world = Matrix(settings["matrix_world"].tolist())
+    obj["digitize_camera"] = json.dumps(cam)
+    obj["digitize_resolution"] = list(settings["resolution"])
+    collection.objects.link(obj)
+    return obj
+
+
+def build_result(context, files: ResultFiles, name: str, *, photo_path: str = "", job_dir: str = "") -> dict:
+    """Add the result to ``context.scene`` in a new collection; select it and make it active.
+
+    Nothing that existed before is changed, except the selection (deselected) and the
+    active object (the new mesh).
+    """
+    import bpy
+
+    from .mesh_data import mesh_from_obj
+
+    scene = context.scene
+    coll = bpy.data.collections.new(name)
+    scene.collection.children.link(coll)
+
+    mesh = mesh_from_obj(name, files.mesh)
+    obj = bpy.data.objects.new(name, mesh)
+    coll.objects.link(obj)
+    texture = load_image(files.texture, f"{name}_texture") if files.texture.is_file() else None
+    mat = make_material(f"{name}_material", texture)
+    mesh.materials.append(mat)
+
+    cams_coll = bpy.data.collections.new(f"{name}_cameras")
+    coll.children.link(cams_coll)
+    cams_coll.hide_viewport = True
+    cams_coll.hide_render = True
+    view_images = {}
+    for view, path in files.views:
+        view_images[view] = load_image(path, f"{name}_{view}")
+    camera_objects = [add_camera(f"{name}_{cam['name']}", cam, cams_coll, view_images.get(cam["name"]))
+                      for cam in files.cameras]
+    for image in view_images.values():  # views without a camera still survive a save
+        if image.users == 0:
+            image.use_fake_user = True
+
+    for target in (coll, obj):
+        target["digitize_photo"] = str(photo_path)
+        target["digitize_job_dir"] = str(job_dir)
+    obj["digitize_result"] = json.dumps({k: files.result.get(k) for k in ("preset", "seed", "device", "inpainter",
+                                                                         "fallbacks") if k in files.result})
+
+    view_layer = context.view_layer
+    for other in view_layer.objects:
+        if other.select_get(view_layer=view_layer):
+            other.select_set(False, view_layer=view_layer)
+    obj.select_set(True, view_layer=view_layer)
+    view_layer.objects.active = obj
+    return {"collection": coll, "object": obj, "material": mat, "texture": texture,
+            "cameras": camera_objects, "views": list(view_images.values())}
+
+
+def apply_texture(obj, texture_path, name: str):
+    """Put a new texture (packed) on ``obj``'s materials as Base Color; make a material if it has none."""
+    image = load_image(texture_path, name)
+    materials = [slot.material for slot in obj.material_slots if slot.material is not None]
+    if not materials:
+        import bpy
+
+        mat = bpy.data.materials.new(f"{obj.name}_material")
+        mat.use_nodes = True
+        if obj.material_slots:
+            obj.material_slots[0].material = mat
+        else:
+            obj.data.materials.append(mat)
+        materials = [mat]
+    for mat in dict.fromkeys(materials):
+        set_base_color_image(mat, image)
+    return image

@@ -1,0 +1,454 @@
+"""The add-on end to end in real Blender (bpy) with the REAL backend subprocess.
+
+Two bpy subprocesses, each writing a JSON report that the tests below assert on:
+
+- FLOW (one digitize run shared by several tests): register, add a cube, set the sample
+  photo, ``digitize.from_photo(wait=True)``, inspect the result in the scene, export GLB and
+  FBX, Undo/Redo, then ``digitize.retexture_selected(wait=False)`` on the result, followed
+  by calling the timer callback ourselves (timers do not fire in background mode) and
+  timing every call.
+- ASYNC: start a digitize with wait=False, wait for the first "stage" event, Cancel; then a
+  failing job (the photo is a text file), blocking and not.
+
+``fusion_iterations`` is kept tiny so the backend runs take seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+if importlib.util.find_spec("bpy") is None:
+    pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
+
+from tests.test_blender_addon import ROOT, run_bpy  # noqa: E402
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow]
+
+PHOTO = ROOT / "samples" / "person.jpg"
+HEAVY = {"torch", "cv2", "diffusers", "backend", "transformers", "mediapipe"}
+TICK_LIMIT_MS = 20.0
+
+COMMON = """
+import json, time
+from pathlib import Path
+import numpy as np
+import blender_addon
+from blender_addon import job_runner
+out = Path(sys.argv[1])
+photo = sys.argv[2]
+report = {}
+blender_addon.register()
+import atexit  # a bpy-module process with registered operators hangs at exit: always unregister
+atexit.register(lambda: blender_addon.unregister() if hasattr(bpy.types.Scene, "digitize") else None)
+prefs = bpy.context.preferences.addons["blender_addon"].preferences
+prefs.backend_python = sys.executable  # the venv's python is also the backend's
+prefs.jobs_dir = str(out / "jobs")
+scene = bpy.context.scene
+
+def snapshot():
+    scene = bpy.context.scene  # re-fetched: Undo replaces every datablock
+    return {o.name: {"location": [round(x, 6) for x in o.location], "data": o.data.name if o.data else None,
+                     "matrix": [[round(x, 6) for x in row] for row in o.matrix_world],
+                     "verts": len(o.data.vertices) if o.type == "MESH" else None,
+                     "materials": [m.name for m in getattr(o.data, "materials", []) if m],
+                     "collections": sorted(c.name for c in o.users_collection)} for o in scene.objects}
+
+def render_settings():
+    scene = bpy.context.scene
+    r = scene.render
+    return [r.resolution_x, r.resolution_y, r.resolution_percentage, r.engine, r.filepath,
+            scene.camera.name if scene.camera else None, r.film_transparent]
+
+def drive_timer():
+    # What Blender's event loop does with bpy.app.timers, timed call by call.
+    ticks = []
+    assert bpy.app.timers.is_registered(job_runner.tick)
+    while True:
+        t0 = time.perf_counter()
+        again = job_runner.tick()
+        ticks.append((time.perf_counter() - t0) * 1000)
+        if again is None:
+            return ticks
+        time.sleep(0.02)
+
+def heavy_modules():
+    return sorted({m.split(".")[0] for m in sys.modules} & HEAVY)
+
+def image_pixels(image):
+    w, h = image.size
+    px = np.empty(w * h * image.channels, np.float32)
+    image.pixels.foreach_get(px)
+    return px.reshape(h, w, image.channels)[::-1]  # Blender's rows are bottom-up
+
+bpy.ops.mesh.primitive_cube_add(location=(3.0, 1.0, 0.5))
+bpy.context.active_object.name = "PreCube"
+before, settings_before = snapshot(), render_settings()
+collections_before = sorted(bpy.data.collections.keys())
+"""
+
+FLOW = COMMON + """
+s = scene.digitize
+s.photo_path = photo
+s.fusion_iterations = 2
+report["photo_image"] = s.photo_image.name if s.photo_image else None
+images_before = len(bpy.data.images)
+s.photo_path = photo  # setting it again must not load the photo again
+report["photo_reloaded"] = len(bpy.data.images) != images_before
+bpy.ops.ed.undo_push(message="before digitize")  # background mode starts with undo off
+
+t0 = time.time()
+report["digitize_ret"] = sorted(bpy.ops.digitize.from_photo(wait=True))
+report["digitize_s"] = time.time() - t0
+report["digitize_build_ms"] = job_runner.LAST.finish_seconds * 1000
+status = bpy.context.window_manager.digitize_job
+job_dir = Path(status.last_job_dir)
+report["job_dir"] = str(job_dir)
+report["status"] = [status.running, round(status.progress, 3), status.last_error]
+report["new_collections"] = sorted(set(bpy.data.collections.keys()) - set(collections_before))
+
+coll = bpy.data.collections["person"]
+obj = bpy.data.objects["person"]
+me = obj.data
+report["object"] = {"type": obj.type, "in_collection": obj.name in coll.objects,
+                    "collection_linked": coll.name in scene.collection.children,
+                    "polygons": len(me.polygons), "vertices": len(me.vertices),
+                    "uv_layers": [uv.name for uv in me.uv_layers], "selected": obj.select_get(),
+                    "active": bpy.context.view_layer.objects.active == obj,
+                    "result_object": s.result_object == obj, "smooth": all(p.use_smooth for p in me.polygons)}
+uv = np.empty(len(me.loops) * 2, np.float32)
+me.uv_layers[0].uv.foreach_get("vector", uv)
+lv = np.empty(len(me.loops), np.int64)
+me.loops.foreach_get("vertex_index", lv)
+pairs = np.unique(np.c_[lv, np.round(uv.reshape(-1, 2) * 1e5)], axis=0)
+report["object"]["seam_vertices"] = int(len(pairs) - len(np.unique(lv)))
+np.save(out / "blender_vertices.npy", np.array([v.co[:] for v in me.vertices]))
+
+mat = obj.active_material
+bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+links = bsdf.inputs["Base Color"].links
+tex = links[0].from_node if links else None
+report["material"] = {"name": mat.name, "slots": len(obj.material_slots),
+                      "base_color_from": tex.type if tex else None,
+                      "image": tex.image.name if tex else None,
+                      "packed": bool(tex and tex.image.packed_file),
+                      "bsdf_to_output": any(l.to_node.type == "OUTPUT_MATERIAL" for l in bsdf.outputs[0].links)}
+np.save(out / "texture_pixels.npy", image_pixels(tex.image))
+
+cams = coll.children["person_cameras"]
+report["cameras"] = {"collection_hidden": cams.hide_viewport, "hidden_render": cams.hide_render,
+                     "names": sorted(o.name for o in cams.objects),
+                     "types": sorted({(o.type, o.data.type) for o in cams.objects}),
+                     "visible": [o.name for o in cams.objects if o.visible_get()],
+                     "with_view_image": sum(1 for o in cams.objects if len(o.data.background_images)),
+                     "cameras": {o.name: json.loads(o["digitize_camera"]) for o in cams.objects},
+                     "ortho_scale": {o.name: o.data.ortho_scale for o in cams.objects},
+                     "matrix_world": {o.name: [list(r) for r in o.matrix_world] for o in cams.objects},
+                     "resolution": {o.name: list(o["digitize_resolution"]) for o in cams.objects}}
+views = [im for im in bpy.data.images if im.name.startswith("person_az") or im.name == "person_input"]
+report["views"] = {"names": sorted(im.name for im in views), "packed": all(im.packed_file for im in views)}
+report["preexisting_unchanged"] = {k: v == snapshot().get(k) for k, v in before.items()}
+report["render_settings_unchanged"] = render_settings() == settings_before
+report["scene_is_same"] = bpy.context.scene == scene
+report["heavy_modules_after_digitize"] = heavy_modules()
+
+glb, fbx = out / "export" / "person.glb", out / "export" / "person.fbx"
+report["export_glb"] = sorted(bpy.ops.digitize.export(format="GLB", filepath=str(glb)))
+report["export_fbx"] = sorted(bpy.ops.digitize.export(format="FBX", filepath=str(fbx)))
+report["export_files"] = [str(glb), str(fbx)]
+report["selection_after_export"] = sorted(o.name for o in bpy.context.selected_objects)
+
+bpy.ops.ed.undo()
+report["after_undo"] = {"collection": "person" in bpy.data.collections,
+                        "object": "person" in bpy.context.scene.objects,
+                        "preexisting_same": snapshot() == before}
+bpy.ops.ed.redo()
+scene = bpy.context.scene
+report["after_redo"] = {"object": "person" in scene.objects}
+
+# Re-texture the result asynchronously: the timer drives the job; the texture lands on the same object.
+obj = bpy.data.objects["person"]
+for o in bpy.context.selected_objects:
+    o.select_set(False)
+obj.select_set(True)
+bpy.context.view_layer.objects.active = obj
+image_before = obj.active_material.node_tree.nodes["Image Texture"].image.name
+t0 = time.time()
+report["retexture_ret"] = sorted(bpy.ops.digitize.retexture_selected(wait=False))
+report["retexture_start_s"] = time.time() - t0  # the Cycles maps render happens here
+job = job_runner.ACTIVE
+ticks = drive_timer()
+report["retexture_s"] = time.time() - t0
+report["retexture_state"] = [job.state, job.error]
+report["retexture_ticks_ms"] = ticks
+report["retexture_job_dir"] = str(job.job_dir)
+obj = bpy.data.objects["person"]
+tex = obj.active_material.node_tree.nodes["Image Texture"]
+report["retexture_material"] = {"materials": len(obj.material_slots), "image_before": image_before,
+                                "image": tex.image.name, "packed": bool(tex.image.packed_file),
+                                "linked": tex.outputs["Color"].links[0].to_socket.name}
+np.save(out / "retexture_pixels.npy", image_pixels(tex.image))
+report["retexture_objects"] = sorted(o.name for o in scene.objects if o.type == "MESH")
+bpy.ops.ed.undo()  # the timer pushed an undo step once the texture was in
+report["retexture_undo_image"] = bpy.data.objects["person"].active_material.node_tree.nodes["Image Texture"].image.name
+bpy.ops.ed.redo()
+report["heavy_modules"] = heavy_modules()
+report["timer_left"] = bpy.app.timers.is_registered(job_runner.tick)
+blender_addon.unregister()
+(out / "report.json").write_text(json.dumps(report))
+print("OK")
+"""
+
+ASYNC = COMMON + """
+s = scene.digitize
+s.photo_path = photo
+s.fusion_iterations = 2
+report["start_ret"] = sorted(bpy.ops.digitize.from_photo(wait=False))
+job = job_runner.ACTIVE
+pid = job.process.pid
+report["poll_blocks_second_job"] = not bpy.ops.digitize.from_photo.poll()
+ticks = []
+deadline = time.time() + 120
+while not job.stage and time.time() < deadline:
+    t0 = time.perf_counter()
+    job_runner.tick()
+    ticks.append((time.perf_counter() - t0) * 1000)
+    time.sleep(0.02)
+report["first_stage"] = job.stage
+report["status_while_running"] = [bpy.context.window_manager.digitize_job.running,
+                                  bpy.context.window_manager.digitize_job.stage]
+report["cancel_ret"] = sorted(bpy.ops.digitize.cancel())
+ticks += drive_timer()
+report["ticks_ms"] = ticks
+report["state"] = job.state
+report["returncode"] = job.process.returncode
+try:
+    os.kill(pid, 0)
+    report["pid_alive"] = True
+except ProcessLookupError:
+    report["pid_alive"] = False
+report["out_exists"] = (Path(job.job_dir) / "out").exists()
+report["collections_same"] = sorted(bpy.data.collections.keys()) == collections_before
+report["scene_same"] = snapshot() == before and render_settings() == settings_before
+report["status_after"] = [bpy.context.window_manager.digitize_job.running]
+report["timer_left"] = bpy.app.timers.is_registered(job_runner.tick)
+
+bad = out / "not_a_photo.jpg"
+bad.write_text("this is text, not a photo")
+s.photo_path = str(bad)
+report["fail_ret"] = sorted(bpy.ops.digitize.from_photo(wait=True))
+report["fail_error"] = bpy.context.window_manager.digitize_job.last_error
+report["fail_async_ret"] = sorted(bpy.ops.digitize.from_photo(wait=False))
+ticks = drive_timer()
+report["fail_async"] = [job_runner.LAST.state, job_runner.LAST.error,
+                        bpy.context.window_manager.digitize_job.last_error]
+report["ticks_ms"] += ticks
+report["collections_same_after_failures"] = sorted(bpy.data.collections.keys()) == collections_before
+report["heavy_modules"] = heavy_modules()
+blender_addon.unregister()
+(out / "report.json").write_text(json.dumps(report))
+print("OK")
+"""
+
+
+def _run(script: str, tmp: Path, timeout: float) -> tuple[dict, str]:
+    user = tmp / "blender_user"
+    user.mkdir()
+    code = f"HEAVY = {set(HEAVY)!r}\n" + script
+    stdout = run_bpy(code, user, str(tmp), str(PHOTO), timeout=timeout)
+    return json.loads((tmp / "report.json").read_text()), stdout
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("flow")
+    report, stdout = _run(FLOW, tmp, timeout=400)
+    return report, tmp, stdout
+
+
+@pytest.fixture(scope="module")
+def async_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("async")
+    report, stdout = _run(ASYNC, tmp, timeout=200)
+    return report, tmp, stdout
+
+
+def _png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+
+
+# --- digitize ----------------------------------------------------------------------------------
+
+
+def test_digitize_adds_one_collection_with_the_mesh(flow):
+    r, tmp, _ = flow
+    assert r["digitize_ret"] == ["FINISHED"]
+    assert r["new_collections"] == ["person", "person_cameras"]
+    o = r["object"]
+    assert o["type"] == "MESH" and o["in_collection"] and o["collection_linked"]
+    assert o["selected"] and o["active"] and o["result_object"] and o["smooth"]
+    assert o["uv_layers"] == ["UVMap"]
+    job_dir = Path(r["job_dir"])
+    assert job_dir.is_relative_to(tmp / "jobs") and (job_dir / "out" / "avatar.glb").is_file()
+    faces = sum(1 for line in (job_dir / "out" / "mesh.obj").open() if line.startswith("f "))
+    assert o["polygons"] == faces
+    assert o["seam_vertices"] > 100  # per-corner UVs: seams are kept, not welded
+    np.testing.assert_allclose(np.load(tmp / "blender_vertices.npy"), _obj_vertices(job_dir / "out" / "mesh.obj"),
+                               atol=1e-6)
+    assert r["status"] == [False, 1.0, ""]
+    assert r["photo_image"] == "person.jpg" and not r["photo_reloaded"]
+
+
+def _obj_vertices(path: Path) -> np.ndarray:
+    return np.array([line.split()[1:4] for line in path.open() if line.startswith("v ")], dtype=np.float64)
+
+
+def test_material_shows_the_packed_texture(flow):
+    r, tmp, _ = flow
+    m = r["material"]
+    assert m["base_color_from"] == "TEX_IMAGE" and m["packed"] and m["bsdf_to_output"] and m["slots"] == 1
+    ours = np.load(tmp / "texture_pixels.npy")[..., :3]
+    ref = _png(Path(r["job_dir"]) / "out" / "texture.png")
+    assert ours.shape == ref.shape
+    assert np.abs(ours - ref).max() < 1.0 / 255 + 1e-6
+
+
+def test_view_cameras_are_hidden_and_match_the_backend(flow):
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from backend.conventions import Camera
+    from backend.mesh import Mesh
+    from backend.views import DEFAULT_VIEWS, view_cameras
+
+    r, _, _ = flow
+    c = r["cameras"]
+    assert c["collection_hidden"] and c["hidden_render"] and c["visible"] == []
+    assert len(c["names"]) == 12 and "person_input" in c["names"]
+    assert c["types"] == [["CAMERA", "ORTHO"]]
+    assert c["with_view_image"] == 12
+    assert len(r["views"]["names"]) == 12 and r["views"]["packed"]
+
+    out = Path(r["job_dir"]) / "out"
+    mesh = Mesh(_obj_vertices(out / "mesh.obj"), np.zeros((1, 3), np.int64))
+    for cam in view_cameras(mesh, DEFAULT_VIEWS[1:], 512):
+        ours = c["cameras"][f"person_{cam.name}"]
+        np.testing.assert_allclose(ours["world_to_camera"], cam.world_to_camera, atol=1e-5)
+        assert ours["fx"] == pytest.approx(cam.fx, rel=1e-5)
+        # Blender's camera: matrix_world = inverse(world_to_camera), ortho_scale = width / fx.
+        np.testing.assert_allclose(np.array(c["matrix_world"][f"person_{cam.name}"]),
+                                   np.linalg.inv(cam.world_to_camera), atol=1e-5)
+        assert c["ortho_scale"][f"person_{cam.name}"] == pytest.approx(cam.width / cam.fx, rel=1e-5)
+        assert c["resolution"][f"person_{cam.name}"] == [512, 512]
+    result = json.loads((out / "result.json").read_text())
+    assert c["cameras"]["person_input"]["world_to_camera"] == result["input_camera"]["world_to_camera"]
+    photo_cam = Camera.from_json(result["input_camera"])
+    assert c["resolution"]["person_input"] == [photo_cam.width, photo_cam.height]
+
+
+def test_scene_before_is_untouched(flow):
+    r, _, _ = flow
+    assert r["preexisting_unchanged"] and all(r["preexisting_unchanged"].values()), r["preexisting_unchanged"]
+    assert {"PreCube", "Cube", "Camera", "Light"} <= set(r["preexisting_unchanged"])
+    assert r["render_settings_unchanged"] and r["scene_is_same"]
+
+
+def test_undo_removes_the_result(flow):
+    r, _, _ = flow
+    assert r["after_undo"] == {"collection": False, "object": False, "preexisting_same": True}
+    assert r["after_redo"] == {"object": True}
+
+
+def test_export_glb_and_fbx_embed_the_texture(flow):
+    import trimesh
+
+    r, _, _ = flow
+    assert r["export_glb"] == ["FINISHED"] and r["export_fbx"] == ["FINISHED"]
+    glb, fbx = map(Path, r["export_files"])
+    assert glb.is_file() and fbx.is_file()
+    scene = trimesh.load(glb)
+    meshes = list(scene.geometry.values())
+    assert len(meshes) == 1 and len(meshes[0].faces) > 1000
+    image = meshes[0].visual.material.baseColorTexture
+    assert image is not None and image.size == (1024, 1024)
+    assert fbx.stat().st_size > 300_000  # the embedded texture PNG alone is several hundred kB
+    assert b"texture.png" in fbx.read_bytes() or b"person_texture" in fbx.read_bytes()
+    assert r["selection_after_export"] == ["person"]  # the selection is restored
+
+
+def test_blender_process_never_imports_the_heavy_stack(flow, async_run):
+    assert flow[0]["heavy_modules_after_digitize"] == [] and flow[0]["heavy_modules"] == []
+    assert async_run[0]["heavy_modules"] == []
+
+
+# --- re-texture --------------------------------------------------------------------------------
+
+
+def test_retexture_puts_the_new_texture_on_the_same_object(flow):
+    r, tmp, _ = flow
+    assert r["retexture_ret"] == ["FINISHED"]
+    assert r["retexture_state"] == ["done", ""]
+    m = r["retexture_material"]
+    assert m["materials"] == 1 and m["image"] != m["image_before"] and m["packed"] and m["linked"] == "Base Color"
+    assert r["retexture_objects"] == ["Cube", "PreCube", "person"]  # no new object
+    assert r["retexture_undo_image"] == m["image_before"]  # Undo brings the previous texture back
+    job = Path(r["retexture_job_dir"])
+    job_json = json.loads((job / "job.json").read_text())
+    assert job_json["command"] == "retexture" and job_json["mesh"] == "input/mesh.obj"
+    assert job_json["maps"] == "input/maps" and len(job_json["cameras"]) == 11
+    assert len(list((job / "input" / "maps").glob("*.npz"))) == 11
+    ours = np.load(tmp / "retexture_pixels.npy")[..., :3]
+    assert np.abs(ours - _png(job / "out" / "texture.png")).max() < 1.0 / 255 + 1e-6
+    # Same photo, same mesh and UVs: the new texture resembles the first one.
+    first = _png(Path(r["job_dir"]) / "out" / "texture.png")
+    assert np.abs(ours - first).mean() < 0.08
+    assert not r["timer_left"]
+
+
+def test_timer_ticks_stay_short(flow, async_run):
+    ticks = flow[0]["retexture_ticks_ms"]
+    # The last tick builds the Blender data (loads and packs the texture); every other one only drains events.
+    assert max(ticks[:-1]) < TICK_LIMIT_MS, sorted(ticks)[-5:]
+    assert ticks[-1] < 250
+    assert max(async_run[0]["ticks_ms"]) < TICK_LIMIT_MS, sorted(async_run[0]["ticks_ms"])[-5:]
+
+
+# --- cancel and failures -----------------------------------------------------------------------
+
+
+def test_cancel_stops_the_backend_and_adds_nothing(async_run):
+    r, _, _ = async_run
+    assert r["start_ret"] == ["FINISHED"] and r["poll_blocks_second_job"]
+    assert r["first_stage"] == "intake"
+    assert r["status_while_running"] == [True, "intake"]
+    assert r["cancel_ret"] == ["FINISHED"]
+    assert r["state"] == "cancelled" and r["returncode"] is not None and r["returncode"] != 0
+    assert not r["pid_alive"] and not r["out_exists"]
+    assert r["collections_same"] and r["scene_same"]
+    assert r["status_after"] == [False] and not r["timer_left"]
+
+
+def test_failing_job_reports_the_backends_message(async_run):
+    r, _, stdout = async_run
+    assert r["fail_ret"] == ["CANCELLED"]
+    assert "not_a_photo.jpg is not an image" in r["fail_error"], r["fail_error"]
+    assert f"Warning: {r['fail_error']}" in stdout  # the operator's report
+    assert r["fail_async_ret"] == ["FINISHED"]
+    state, error, shown = r["fail_async"]
+    assert state == "failed" and "is not an image" in error and shown == error
+    assert r["collections_same_after_failures"]
+
+
+def test_jobs_folder_is_the_preferences_one(flow):
+    r, tmp, _ = flow
+    jobs = sorted(p.name for p in (tmp / "jobs").iterdir())
+    assert len(jobs) == 2 and all((tmp / "jobs" / j / "job.json").is_file() for j in jobs)
+    digitize = json.loads((tmp / "jobs" / jobs[0] / "job.json").read_text())
+    assert digitize["command"] == "digitize" and digitize["photo"] == str(PHOTO)
+    assert digitize["options"]["fusion_iterations"] == 2 and digitize["options"]["preset"] == "fast"

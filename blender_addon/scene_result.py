@@ -63,12 +63,14 @@ def result_cameras(result: dict, vertices, view_sizes: dict[str, tuple[int, int]
         name = view.get("name")
         if not name:
             continue
-        if isinstance(view.get("camera"), dict):
+        # The input view's camera is the photo's own (original pixels), so the artist can line
+        # the photo up with it; the view's entry would be the backend's working crop.
+        if name == INPUT_VIEW and isinstance(result.get("input_camera"), dict):
+            cam = dict(result["input_camera"])
+        elif isinstance(view.get("camera"), dict):
             cam = dict(view["camera"])
         elif name in known:
             cam = dict(known[name])
-        elif name == INPUT_VIEW and isinstance(result.get("input_camera"), dict):
-            cam = dict(result["input_camera"])
         elif view.get("azimuth_deg") is not None:
             size = view_sizes.get(name, (camlib.VIEW_RESOLUTION, camlib.VIEW_RESOLUTION))[0]
             cam = camlib.orbit_camera(float(view["azimuth_deg"]), float(view.get("elevation_deg") or 0.0),

@@ -31,7 +31,10 @@ pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 PHOTO = ROOT / "samples" / "person.jpg"
 HEAVY = {"torch", "cv2", "diffusers", "backend", "transformers", "mediapipe"}
-TICK_LIMIT_MS = 20.0
+# A tick that waited on the job would take seconds. The 20 ms budget itself is a measurement
+# (docs/benchmarks.md: running ticks stay under 1 ms); asserting it here would fail on a
+# loaded machine for reasons that have nothing to do with the add-on.
+TICK_LIMIT_MS = 100.0
 
 COMMON = """
 import json, time

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import inspect
 import threading
 import time
 import traceback
@@ -39,7 +40,7 @@ class Job:
     job_dir: object
     scene_name: str
     prepare: Callable  # prepare(out_dir) -> data; worker thread, no bpy
-    finish: Callable  # finish(context, data) -> message; main thread
+    finish: Callable  # finish(context, data) -> message, or a generator returning it (one step a tick)
     undo_message: str = ""
     state: str = "running"  # running | loading | done | failed | cancelled
     stage: str = ""
@@ -55,6 +56,7 @@ class Job:
     _worker: threading.Thread | None = None
     _data: object = None
     _worker_error: str = ""
+    _steps: object = None  # the running finish generator, if `finish` is one
 
     @property
     def over(self) -> bool:
@@ -162,16 +164,37 @@ def _context_for(job: Job):
     return SimpleNamespace(scene=scene, view_layer=view_layer)
 
 
-def _finish_main(job: Job, push_undo: bool) -> None:
-    """Main-thread half of finishing a successful job: Blender data, undo step, report."""
+def _finish_main(job: Job, push_undo: bool, one_step: bool = False) -> None:
+    """Main-thread half of finishing a successful job: Blender data, undo step, report.
+
+    A `finish` that is a generator is advanced one step per call when `one_step` (the timer:
+    each tick stays short); the job is done when the generator returns its message.
+    """
     t0 = time.perf_counter()
     try:
-        message = job.finish(_context_for(job), job._data)
-        job.finish_seconds = time.perf_counter() - t0
+        if job._steps is None:
+            result = job.finish(_context_for(job), job._data)
+            if not inspect.isgenerator(result):
+                job.finish_seconds += time.perf_counter() - t0
+                _done(job, result, push_undo)
+                return
+            job._steps = result
+        while True:
+            try:
+                next(job._steps)
+            except StopIteration as finished:
+                job.finish_seconds += time.perf_counter() - t0
+                _done(job, finished.value, push_undo)
+                return
+            if one_step:
+                job.finish_seconds += time.perf_counter() - t0
+                return
     except Exception as e:  # a broken result must not leave the runner stuck
         traceback.print_exc()
         job.state, job.error = "failed", f"could not load the result: {e}"
-        return
+
+
+def _done(job: Job, message: str, push_undo: bool) -> None:
     job.state, job.fraction, job.message = "done", 1.0, message
     if push_undo and job.undo_message:
         undo_push(job.undo_message)
@@ -217,7 +240,7 @@ def tick():
         if job._worker_error:
             job.state, job.error = "failed", job._worker_error
         else:
-            _finish_main(job, push_undo=True)
+            _finish_main(job, push_undo=True, one_step=True)
     _publish(job)
     _redraw()
     if job.over:

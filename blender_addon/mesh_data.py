@@ -9,10 +9,16 @@ import bpy
 import numpy as np
 
 from .obj_io import ObjMesh
+from .steps import run_to_end
 
 
 def mesh_from_arrays(name: str, vertices, loop_start, loop_vertex, corner_uv=None, smooth: bool = True):
     """A new mesh datablock from vertices (V, 3), polygons (loop starts) and per-corner UVs (L, 2)."""
+    return run_to_end(mesh_from_arrays_steps(name, vertices, loop_start, loop_vertex, corner_uv, smooth))
+
+
+def mesh_from_arrays_steps(name: str, vertices, loop_start, loop_vertex, corner_uv=None, smooth: bool = True):
+    """`mesh_from_arrays` in two steps (geometry; then UVs and shading), for the timer."""
     vertices = np.asarray(vertices, np.float32).reshape(-1, 3)
     loop_start = np.asarray(loop_start, np.int32)
     loop_vertex = np.asarray(loop_vertex, np.int32)
@@ -24,6 +30,7 @@ def mesh_from_arrays(name: str, vertices, loop_start, loop_vertex, corner_uv=Non
     me.polygons.add(len(loop_start))
     me.polygons.foreach_set("loop_start", loop_start)
     me.update(calc_edges=True)
+    yield
     if corner_uv is not None:
         layer = me.uv_layers.new(name="UVMap")
         layer.uv.foreach_set("vector", np.asarray(corner_uv, np.float32).ravel())
@@ -31,6 +38,10 @@ def mesh_from_arrays(name: str, vertices, loop_start, loop_vertex, corner_uv=Non
         me.shade_smooth()
     me.update()
     return me
+
+
+def mesh_from_obj_steps(name: str, obj: ObjMesh):
+    return mesh_from_arrays_steps(name, obj.vertices, obj.loop_start, obj.loop_vertex, obj.uv)
 
 
 def mesh_from_obj(name: str, obj: ObjMesh):

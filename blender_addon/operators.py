@@ -141,9 +141,11 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
         job_json = {"command": "digitize", "photo": str(photo), "options": _options(settings, prefs.get_prefs())}
 
         def finish(ctx, files):
+            # A generator: the timer runs one piece of the build per tick (job_runner).
             from . import scene_result
 
-            made = scene_result.build_result(ctx, files, stem, photo_path=str(photo), job_dir=str(job_dir))
+            made = yield from scene_result.build_result_steps(ctx, files, stem, photo_path=str(photo),
+                                                              job_dir=str(job_dir))
             ctx.scene.digitize.result_object = made["object"]
             return f"Digitized {photo.name}: {made['object'].name}"
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import cameras as camlib
 from .obj_io import ObjMesh, read_obj
+from .steps import run_to_end
 
 INPUT_VIEW = "input"
 
@@ -185,20 +186,28 @@ def build_result(context, files: ResultFiles, name: str, *, photo_path: str = ""
     Nothing that existed before is changed, except the selection (deselected) and the
     active object (the new mesh).
     """
+    return run_to_end(build_result_steps(context, files, name, photo_path=photo_path, job_dir=job_dir))
+
+
+def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: str = "", job_dir: str = ""):
+    """`build_result` as a generator that yields between its pieces of work (the mesh, each
+    image, the cameras), so a timer can spread it over several ticks; returns the same dict."""
     import bpy
 
-    from .mesh_data import mesh_from_obj
+    from .mesh_data import mesh_from_obj_steps
 
     scene = context.scene
     coll = bpy.data.collections.new(name)
     scene.collection.children.link(coll)
 
-    mesh = mesh_from_obj(name, files.mesh)
+    mesh = yield from mesh_from_obj_steps(name, files.mesh)
     obj = bpy.data.objects.new(name, mesh)
     coll.objects.link(obj)
+    yield
     texture = load_image(files.texture, f"{name}_texture") if files.texture.is_file() else None
     mat = make_material(f"{name}_material", texture)
     mesh.materials.append(mat)
+    yield
 
     cams_coll = bpy.data.collections.new(f"{name}_cameras")
     coll.children.link(cams_coll)
@@ -207,8 +216,11 @@ def build_result(context, files: ResultFiles, name: str, *, photo_path: str = ""
     view_images = {}
     for view, path in files.views:
         view_images[view] = load_image(path, f"{name}_{view}")
-    camera_objects = [add_camera(f"{name}_{cam['name']}", cam, cams_coll, view_images.get(cam["name"]))
-                      for cam in files.cameras]
+        yield
+    camera_objects = []
+    for cam in files.cameras:
+        camera_objects.append(add_camera(f"{name}_{cam['name']}", cam, cams_coll, view_images.get(cam["name"])))
+        yield
     for image in view_images.values():  # views without a camera still survive a save
         if image.users == 0:
             image.use_fake_user = True

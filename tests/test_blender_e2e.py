@@ -251,6 +251,13 @@ report["fail_async"] = [job_runner.LAST.state, job_runner.LAST.error,
                         bpy.context.window_manager.digitize_job.last_error]
 report["ticks_ms"] += ticks
 report["collections_same_after_failures"] = sorted(bpy.data.collections.keys()) == collections_before
+
+# A digitize followed by the timer to the end: the result is built a piece per tick.
+s.photo_path = photo
+report["async_digitize_start"] = sorted(bpy.ops.digitize.from_photo(wait=False))
+report["async_digitize_ticks_ms"] = drive_timer()
+report["async_digitize"] = [job_runner.LAST.state, job_runner.LAST.error, job_runner.LAST.finish_seconds * 1000]
+report["async_digitize_object"] = bool(scene.digitize.result_object)
 report["heavy_modules"] = heavy_modules()
 blender_addon.unregister()
 (out / "report.json").write_text(json.dumps(report))
@@ -276,7 +283,9 @@ def flow(tmp_path_factory):
 @pytest.fixture(scope="module")
 def async_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("async")
-    report, stdout = _run(ASYNC, tmp, timeout=200)
+    report, stdout = _run(ASYNC, tmp, timeout=300)
+    print("async digitize ticks (ms):", sorted(report.get("async_digitize_ticks_ms", []))[-6:],
+          "build (ms):", report.get("async_digitize", [None, None, None])[2])
     return report, tmp, stdout
 
 
@@ -412,6 +421,19 @@ def test_retexture_puts_the_new_texture_on_the_same_object(flow):
     first = _png(Path(r["job_dir"]) / "out" / "texture.png")
     assert np.abs(ours - first).mean() < 0.08
     assert not r["timer_left"]
+
+
+def test_an_async_digitize_builds_its_result_over_several_short_ticks(async_run):
+    r = async_run[0]
+    assert r["async_digitize_start"] == ["FINISHED"]
+    state, error, build_ms = r["async_digitize"]
+    assert state == "done", error
+    assert r["async_digitize_object"]
+    ticks = r["async_digitize_ticks_ms"]
+    # Every tick, the result's build included, stays far from a wait on the job; the build took
+    # more than one tick (it is split: mesh, material, each image, cameras).
+    assert max(ticks) < TICK_LIMIT_MS, sorted(ticks)[-5:]
+    assert build_ms > max(ticks) * 0.999
 
 
 def test_timer_ticks_stay_short(flow, async_run):

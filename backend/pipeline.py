@@ -78,7 +78,6 @@ class Body:
     shape: object
     atlas: UVAtlas
     input_camera: Camera  # in the original photo's pixels
-    notes: list[str] = field(default_factory=list)
 
     @property
     def mesh(self):

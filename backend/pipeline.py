@@ -46,6 +46,7 @@ class ShapeOptions:
     texture_resolution: int = 1024
     segmenter: str = "auto"
     rasterizer: str = "auto"
+    keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
 
 
 @dataclass
@@ -62,7 +63,6 @@ class DigitizeOptions(ShapeOptions):
     diffusion_steps: int | None = None  # None: the preset's
     offload: bool = False  # CUDA: keep only the running model on the GPU
     maps_path: Path | None = None  # maps rendered elsewhere (Blender) for the view set, instead of ours
-    keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
 
     def resolved_preset(self) -> Preset:
         return PRESETS[self.preset]
@@ -106,7 +106,7 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
         estimator = UserMeshShape(options.mesh_path) if options.mesh_path else SilhouetteShape()
         shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m)
 
-    if getattr(options, "keep_mesh_uvs", False) and shape.mesh.has_uv:
+    if options.keep_mesh_uvs and shape.mesh.has_uv:
         atlas = UVAtlas(shape.mesh, PaddingPlan.for_resolution(options.texture_resolution), charts=0, utilization=0.0)
         progress.emit("log", "kept the mesh's own UVs")
     else:
@@ -140,11 +140,11 @@ def run_shape(photo_path: Path, out_dir: Path, options: ShapeOptions, progress: 
     progress = progress or Progress()
     t_start = time.perf_counter()
     total = 5
+    rasterizer = get_rasterizer(options.rasterizer)
     with staged_output_dir(out_dir) as tmp:
         body = build_body(photo_path, options, progress, total)
         with progress.stage("raster", 4, total, "rendering normal, silhouette, UV and depth maps"):
             cameras = view_cameras(body.mesh, DEFAULT_VIEWS, options.map_resolution)
-            rasterizer = get_rasterizer(options.rasterizer)
             maps = rasterizer.render(body.mesh, cameras)
 
         with progress.stage("write", 5, total, "writing the results"):
@@ -176,16 +176,17 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
     device = resolve_device(options.device)
     t_start = time.perf_counter()
     total = 8
+    # Choices that can fail (missing weights, no GPU) fail before any work is done.
+    inpainter, inpainter_notes = choose_inpainter(options.inpainter, preset, device, models_dir=options.models_dir,
+                                                  models=options.models, steps=options.diffusion_steps,
+                                                  offload=options.offload)
+    rasterizer = get_rasterizer(options.rasterizer)
     with staged_output_dir(out_dir) as tmp:
         body = build_body(photo_path, options, progress, total)
-        inpainter, inpainter_notes = choose_inpainter(options.inpainter, preset, device, models_dir=options.models_dir,
-                                                      models=options.models, steps=options.diffusion_steps,
-                                                      offload=options.offload)
         for note in inpainter_notes:
             progress.warning(note)
 
         with progress.stage("raster", 4, total, "rendering the views' maps"):
-            rasterizer = get_rasterizer(options.rasterizer)
             if options.maps_path:
                 input_maps = rasterizer.render(body.mesh, [body.shape.camera])[0]
                 view_maps = back_view_first(load_maps(options.maps_path))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from trimesh.ray.ray_triangle import RayMeshIntersector
 
 from backend.conventions import ORTHOGRAPHIC, PERSPECTIVE, Camera, orbit_camera
+from backend.errors import UserError
 from backend.mesh import Mesh
 from backend.raster import (
     ViewMaps,
@@ -293,7 +294,7 @@ def test_backend_selection():
     with pytest.raises(ValueError):
         get_rasterizer("opengl")
     if not nvdiffrast_available():
-        with pytest.raises(RuntimeError):
+        with pytest.raises(UserError, match="CUDA"):  # a one-line error for the user, not a crash
             get_rasterizer("nvdiffrast")
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from backend.conventions import Camera
+from backend.errors import UserError
 from backend.mesh import Mesh
 
 from .cpu import CpuRasterizer
@@ -62,7 +63,8 @@ def get_rasterizer(name: str = "auto"):
         return CpuRasterizer()
     if name == "nvdiffrast":
         if not nvdiffrast_available():
-            raise RuntimeError("the nvdiffrast backend needs `import nvdiffrast.torch` and a CUDA GPU")
+            raise UserError("--rasterizer nvdiffrast needs the nvdiffrast package and a CUDA GPU; "
+                            "use --rasterizer cpu (or auto)")
         return _nvdiffrast()
     raise ValueError(f"unknown rasteriser backend {name!r}; choose one of {BACKENDS}")
 

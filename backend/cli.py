@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--steps", type=positive_int, metavar="N", help="diffusion steps per view (default: the preset's)")
     dg.add_argument("--offload", action="store_true",
                     help="CUDA: keep only the running model on the GPU (for GPUs with little memory)")
+    dg.add_argument("--resume", action="store_true",
+                    help="continue a killed run of the same photo and options from its last finished stage")
 
     sh = sub.add_parser("shape", help="photo -> person mask, body mesh with UVs, per-view maps")
     add_common(sh)
@@ -110,7 +112,8 @@ def run_one(args, photo: Path, out: Path, progress) -> None:
                                            inpainter=args.inpainter, prompt=args.prompt,
                                            negative_prompt=args.negative_prompt,
                                            fusion_iterations=args.fusion_iterations, models_dir=args.models_dir,
-                                           models=args.model, diffusion_steps=args.steps, offload=args.offload)
+                                           models=args.model, diffusion_steps=args.steps, offload=args.offload,
+                                           resume=args.resume)
         pipeline.run_digitize(photo, out, options, progress)
         what = "preview.png, avatar.glb, mesh.obj + texture.png, views/, result.json"
     if not args.events == "jsonl":

@@ -14,7 +14,8 @@ from .progress import Progress
 
 COMMANDS = ("digitize", "retexture")
 OPTION_KEYS = {"preset", "seed", "height_m", "device", "inpainter", "prompt", "negative_prompt",
-               "fusion_iterations", "segmenter", "rasterizer", "models_dir", "models", "diffusion_steps", "offload"}
+               "fusion_iterations", "segmenter", "rasterizer", "models_dir", "models", "diffusion_steps", "offload",
+               "resume"}
 
 
 class TeeStream:

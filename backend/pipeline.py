@@ -31,7 +31,7 @@ from .outputs import staged_output_dir, write_json, write_png
 from .presets import PRESETS, Preset
 from .progress import Progress
 from .raster import get_rasterizer, load_maps, save_maps
-from .shape.silhouette import SilhouetteShape
+from .shape.silhouette import DEFAULT_TARGET_FACES, SilhouetteShape
 from .shape.user_mesh import UserMeshShape
 from .uv.atlas import PaddingPlan, UVAtlas, unwrap
 from .views import DEFAULT_VIEWS, view_cameras
@@ -46,6 +46,7 @@ class ShapeOptions:
     texture_resolution: int = 1024
     segmenter: str = "auto"
     rasterizer: str = "auto"
+    target_faces: int = DEFAULT_TARGET_FACES  # of the reconstructed body (a user's mesh is kept as it is)
     keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
 
 
@@ -63,6 +64,7 @@ class DigitizeOptions(ShapeOptions):
     diffusion_steps: int | None = None  # None: the preset's
     offload: bool = False  # CUDA: keep only the running model on the GPU
     maps_path: Path | None = None  # maps rendered elsewhere (Blender) for the view set, instead of ours
+    resume: bool = False  # continue a killed run of the same photo and options (backend/checkpoints.py)
 
     def resolved_preset(self) -> Preset:
         return PRESETS[self.preset]
@@ -103,7 +105,10 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
         progress.warning(note) if seg.method == "grabcut" else progress.emit("log", note)
 
     with progress.stage("shape", 2, total, "building the body mesh"):
-        estimator = UserMeshShape(options.mesh_path) if options.mesh_path else SilhouetteShape()
+        if options.mesh_path:
+            estimator = UserMeshShape(options.mesh_path)
+        else:
+            estimator = SilhouetteShape(target_faces=options.target_faces)
         shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m)
 
     if options.keep_mesh_uvs and shape.mesh.has_uv:
@@ -163,26 +168,47 @@ def run_shape(photo_path: Path, out_dir: Path, options: ShapeOptions, progress: 
 
 
 def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, progress: Progress | None = None) -> dict:
-    """photo -> textured avatar (OBJ+MTL+PNG, GLB, views, preview), written whole or not at all."""
-    from .export.glb import write_glb
-    from .export.preview import write_preview
-    from .export.textured import write_obj_with_texture
-    from .fusion import fuse_texture
-    from .synthesis import choose_inpainter, make_back_view, make_photo_view, synthesize_views
+    """photo -> textured avatar (OBJ+MTL+PNG, GLB, views, preview), written whole or not at all.
+
+    With `options.resume`, the views and the fused texture of a killed run of the same photo and
+    options are taken from its checkpoints (backend/checkpoints.py) instead of being made again.
+    """
+    from .checkpoints import Checkpoints, run_key
+    from .synthesis import choose_inpainter
     from .torch_device import resolve_device
 
     progress = progress or Progress()
     preset = options.resolved_preset()
     device = resolve_device(options.device)
     t_start = time.perf_counter()
-    total = 8
     # Choices that can fail (missing weights, no GPU) fail before any work is done.
     inpainter, inpainter_notes = choose_inpainter(options.inpainter, preset, device, models_dir=options.models_dir,
                                                   models=options.models, steps=options.diffusion_steps,
                                                   offload=options.offload)
     rasterizer = get_rasterizer(options.rasterizer)
+    checkpoints = Checkpoints.open(out_dir, run_key(photo_path, options), resume=options.resume, progress=progress)
+    try:
+        result = _digitize_stages(photo_path, out_dir, options, progress, preset, device, inpainter, inpainter_notes,
+                                  rasterizer, checkpoints, t_start)
+    except UserError:
+        checkpoints.finish()  # bad input: nothing worth resuming
+        raise
+    checkpoints.finish()
+    progress.emit("result", f"done: {Path(out_dir)} (open preview.png first)", out=str(out_dir))
+    return result
+
+
+def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inpainter, inpainter_notes, rasterizer,
+                     checkpoints, t_start) -> dict:
+    from .checkpoints import mesh_digest
+    from .export.glb import write_glb
+    from .export.preview import write_preview
+    from .export.textured import write_obj_with_texture
+
+    total = 8
     with staged_output_dir(out_dir) as tmp:
         body = build_body(photo_path, options, progress, total)
+        digest = mesh_digest(body.mesh)
         for note in inpainter_notes:
             progress.warning(note)
 
@@ -194,35 +220,29 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
                 cameras = view_cameras(body.mesh, DEFAULT_VIEWS[1:], preset.view_resolution)
                 input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
 
-        with progress.stage("back", 5, total, "making the front and the initial back view"):
-            photo_view = make_photo_view(input_maps, body.working, inpainter, seed=options.seed)
-            back_view, head = make_back_view(view_maps[0], photo_view, body, inpainter, seed=options.seed + 1,
-                                             options=options)
+        restored = checkpoints.load_views([input_maps, *view_maps], digest) if options.resume else None
+        if restored:
+            views, head = restored
+            progress.emit("log", "--resume: the synthesized views come from the unfinished run")
+            with progress.stage("back", 5, total, "front and back view: from the unfinished run"):
+                pass
+            with progress.stage("views", 6, total, "the other views: from the unfinished run"):
+                pass
+        else:
+            views, head = _synthesize(body, input_maps, view_maps, inpainter, options, progress, total)
+            checkpoints.save_views(views, head, digest)
+        # The benchmark's finer split of "back" + "views": inpainting and the rest (mostly aggregation).
+        progress.timings["inpaint"] = round(sum(v.inpaint_seconds for v in views), 3)
+        progress.timings["aggregation"] = round(sum(v.seconds - v.inpaint_seconds for v in views[2:]), 3)
 
-        def on_view(i, n, view):
-            progress.emit("progress", f"      view {i}/{n} ({view.name}): {view.inpainter}, "
-                          f"{100 * view.summary()['missing_fraction']:.0f}% new, {view.seconds:.1f} s",
-                          stage="views", view=view.name, index=i, total=n)
-
-        with progress.stage("views", 6, total, f"synthesizing {len(view_maps) - 1} views"):
-            others = synthesize_views([photo_view, back_view], view_maps[1:], inpainter, seed=options.seed,
-                                      prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
-                                      on_view=on_view)
-        views = [photo_view, back_view, *others]
-
-        with progress.stage("fusion", 7, total, "fusing the views into one texture"):
-            iterations = options.fusion_iterations
-            if iterations is None:
-                iterations = preset.fusion_iterations
-
-            def on_iter(i, n, loss):
-                if i == n or i % max(1, n // 5) == 0:
-                    progress.emit("progress", f"      fusion step {i}/{n}, loss {loss:.4f}", stage="fusion",
-                                  index=i, total=n)
-
-            fused = fuse_texture(body.mesh, views_to_fusion(views), body.atlas.plan, iterations=iterations,
-                                 device=device, seed=options.seed, perceptual_resolution=preset.perceptual_resolution,
-                                 progress=on_iter)
+        fused = checkpoints.load_fused(digest) if restored else None
+        if fused is not None:
+            progress.emit("log", "--resume: the fused texture comes from the unfinished run")
+            with progress.stage("fusion", 7, total, "fusing the views: from the unfinished run"):
+                pass
+        else:
+            fused = _fuse(body, views, options, preset, device, progress, total)
+            checkpoints.save_fused(fused, digest)
         for note in fused.warnings:
             progress.warning(note)
         for note in fused.notes:
@@ -256,10 +276,49 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
             "fallbacks": fallbacks(body, inpainter=inpainter.name, inpainter_notes=inpainter_notes,
                                    perceptual=fused.perceptual, perceptual_notes=fused.warnings),
             "timings_s": dict(progress.timings),
+            "resumed": bool(restored),
         })
         write_json(tmp / "result.json", result)
-    progress.emit("result", f"done: {Path(out_dir)} (open preview.png first)", out=str(out_dir))
     return result
+
+
+def _synthesize(body: Body, input_maps, view_maps: list, inpainter, options, progress: Progress, total: int):
+    """The photo's view, the initial back view, then the other views in order: (views, head region)."""
+    from .synthesis import make_back_view, make_photo_view, synthesize_views
+
+    with progress.stage("back", 5, total, "making the front and the initial back view"):
+        photo_view = make_photo_view(input_maps, body.working, inpainter, seed=options.seed)
+        back_view, head = make_back_view(view_maps[0], photo_view, body, inpainter, seed=options.seed + 1,
+                                         options=options)
+
+    def on_view(i, n, view):
+        progress.emit("progress", f"      view {i}/{n} ({view.name}): {view.inpainter}, "
+                      f"{100 * view.summary()['missing_fraction']:.0f}% new, {view.seconds:.1f} s",
+                      stage="views", view=view.name, index=i, total=n)
+
+    with progress.stage("views", 6, total, f"synthesizing {len(view_maps) - 1} views"):
+        others = synthesize_views([photo_view, back_view], view_maps[1:], inpainter, seed=options.seed,
+                                  prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
+                                  on_view=on_view)
+    return [photo_view, back_view, *others], head
+
+
+def _fuse(body: Body, views: list, options, preset, device: str, progress: Progress, total: int):
+    from .fusion import fuse_texture
+
+    with progress.stage("fusion", 7, total, "fusing the views into one texture"):
+        iterations = options.fusion_iterations
+        if iterations is None:
+            iterations = preset.fusion_iterations
+
+        def on_iter(i, n, loss):
+            if i == n or i % max(1, n // 5) == 0:
+                progress.emit("progress", f"      fusion step {i}/{n}, loss {loss:.4f}", stage="fusion",
+                              index=i, total=n)
+
+        return fuse_texture(body.mesh, views_to_fusion(views), body.atlas.plan, iterations=iterations,
+                            device=device, seed=options.seed, perceptual_resolution=preset.perceptual_resolution,
+                            progress=on_iter)
 
 
 def back_view_first(maps: list) -> list:

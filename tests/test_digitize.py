@@ -15,7 +15,7 @@ import trimesh
 from PIL import Image
 
 from backend.conventions import ORTHOGRAPHIC, Camera, look_at
-from backend.evaluation import compare, render_figure_albedo, render_textured
+from backend.eval.scoring import compare, render_figure_albedo, render_textured
 from backend.export.mesh_io import load_user_mesh
 from backend.synthetic.figure import make_figure
 from backend.views import View, view_cameras
@@ -222,6 +222,6 @@ def test_killed_job_leaves_no_result_that_looks_whole(tmp_path, sig):
     p.wait()
     assert not out.exists()
     assert not list(tmp_path.rglob("avatar.glb"))
-    if sig == signal.SIGTERM:  # a cancel: the job cleans up after itself
+    if sig == signal.SIGTERM:  # a cancel: the job cleans up after itself, keeping only what --resume needs
         assert p.returncode == 128 + signal.SIGTERM
-        assert not list(tmp_path.iterdir())
+        assert [p.name for p in tmp_path.iterdir()] == [".killed.resume"]

@@ -79,7 +79,8 @@ def _shade_tile(maps, texture: np.ndarray | None, size: int) -> np.ndarray:
     return out
 
 
-def _label(tile: np.ndarray, text: str) -> None:
+def label_tile(tile: np.ndarray, text: str) -> None:
+    """Write `text` into the top-left corner of an RGB uint8 tile (in place)."""
     import cv2
 
     scale = max(0.35, tile.shape[0] / 384 * 0.5)
@@ -112,7 +113,7 @@ def render_turntable(mesh: Mesh, texture: np.ndarray | None, *, azimuths: Sequen
     sheet[:] = BACKGROUND
     for k, (az, view) in enumerate(zip(azimuths, maps, strict=True)):
         tile = _shade_tile(view, texture, size)
-        _label(tile, f"az {az:g}")
+        label_tile(tile, f"az {az:g}")
         r, c = divmod(k, COLUMNS)
         sheet[r * size : (r + 1) * size, c * size : (c + 1) * size] = tile
     return sheet

@@ -31,7 +31,8 @@ class SynthesizedView:
     inpainted: np.ndarray  # (H, W) bool: the pixels the inpainter made
     inpainter: str  # which inpainter made them ("none" when nothing was missing)
     trust: float
-    seconds: float
+    seconds: float  # aggregation + inpainting
+    inpaint_seconds: float = 0.0  # the inpainter's share of `seconds`
 
     @property
     def name(self) -> str:
@@ -55,14 +56,18 @@ def finish_view(maps: ViewMaps, image: np.ndarray, missing: np.ndarray, inpainte
     t0 = time.perf_counter() if t0 is None else t0
     cam = maps.camera
     used = "none"
+    inpaint_seconds = 0.0
     if missing.any():
         req = InpaintRequest(image, missing, maps.mask, maps.normal, cam.azimuth_deg or 0.0, cam.elevation_deg or 0.0,
                              seed=seed, prompt_extra=prompt_extra, negative_prompt=negative_prompt,
                              fallback_colour=tuple(fallback_colour))
+        t_inpaint = time.perf_counter()
         image = inpainter.inpaint(req)
+        inpaint_seconds = time.perf_counter() - t_inpaint
         used = inpainter.name
     image = np.where(maps.mask[..., None], image, 0.0).astype(np.float32)
-    return SynthesizedView(maps, image, maps.mask.copy(), missing.copy(), used, trust, time.perf_counter() - t0)
+    return SynthesizedView(maps, image, maps.mask.copy(), missing.copy(), used, trust, time.perf_counter() - t0,
+                           inpaint_seconds)
 
 
 def synthesize_views(supports: list[SynthesizedView], targets: list[ViewMaps], inpainter: Inpainter, *, seed: int,

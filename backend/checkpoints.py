@@ -1,0 +1,170 @@
+"""Resume a killed digitize run: the costly stages' results, kept beside the output until it is whole.
+
+    ckpt = Checkpoints.open(out_dir, key, resume=True, progress=progress)
+    views = ckpt.load_views(maps, mesh_digest)     # None when there is nothing (valid) to resume from
+    ckpt.save_views(views, head, mesh_digest)
+    ckpt.finish()                                  # the output is whole: drop the checkpoints
+
+The folder is `.NAME.resume/` next to `NAME` (hidden, like the staging folder). Only what is
+slow to redo is kept: the synthesized views (minutes with diffusion) and the fused texture.
+The stages before them (intake, shape, UVs, maps: seconds) are recomputed on resume; they are
+deterministic, and a digest of the mesh guards that assumption: if the rebuilt mesh differs,
+the checkpoint is not used. Everything is plain NumPy archives and JSON (no pickles), written
+under a temporary name and renamed, so a kill mid-write leaves the previous checkpoint intact.
+
+A run without --resume starts over and replaces any checkpoint; a run that fails on bad input
+removes it (there is nothing to resume); a run that is killed or crashes keeps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = 1
+VIEW_ARRAYS = ("image", "known", "inpainted")
+
+
+def run_key(photo_path: Path, options) -> str:
+    """What a checkpoint is valid for: the photo's bytes, every option, the checkpoint format."""
+    h = hashlib.sha256()
+    photo_path = Path(photo_path)
+    h.update(photo_path.read_bytes() if photo_path.is_file() else str(photo_path).encode())
+    settings = {k: v for k, v in asdict(options).items() if k != "resume"}
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    h.update(f"format {FORMAT}".encode())
+    return h.hexdigest()
+
+
+def mesh_digest(mesh) -> str:
+    h = hashlib.sha256()
+    for a in (mesh.vertices, mesh.faces, mesh.uv, mesh.faces_uv):
+        if a is not None:
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+class Checkpoints:
+    def __init__(self, folder: Path, key: str, progress):
+        self.folder = folder
+        self.key = key
+        self.progress = progress
+
+    @classmethod
+    def open(cls, out_dir: Path, key: str, *, resume: bool, progress) -> Checkpoints:
+        out_dir = Path(out_dir).expanduser().absolute()
+        folder = out_dir.parent / f".{out_dir.name}.resume"
+        ckpt = cls(folder, key, progress)
+        if resume:
+            if not folder.is_dir():
+                progress.emit("log", f"--resume: no unfinished run for {out_dir}; starting from the beginning")
+            elif ckpt._stored_key() != key:
+                progress.warning("--resume: the unfinished run was for another photo or other options; "
+                                 "starting from the beginning")
+                shutil.rmtree(folder, ignore_errors=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _atomic_json(folder / "key.json", {"key": key, "format": FORMAT})
+        except OSError as e:  # checkpoints are a convenience: a read-only spot must not stop the run
+            progress.warning(f"cannot keep checkpoints in {folder} ({e.strerror or e}); a killed run will "
+                             "start over")
+            ckpt.folder = None
+        return ckpt
+
+    def _stored_key(self) -> str | None:
+        try:
+            return json.loads((self.folder / "key.json").read_text()).get("key")
+        except (OSError, ValueError):
+            return None
+
+    # --- views ------------------------------------------------------------------------------
+
+    def save_views(self, views, head, digest: str) -> None:
+        if self.folder is None:
+            return
+        arrays = {f"{i}_{k}": getattr(v, k) for i, v in enumerate(views) for k in VIEW_ARRAYS}
+        _atomic_savez(self.folder / "views.npz", **arrays)
+        meta = {"mesh": digest, "views": [{"name": v.name, "inpainter": v.inpainter, "trust": v.trust,
+                                           "seconds": v.seconds, "inpaint_seconds": v.inpaint_seconds}
+                                          for v in views],
+                "head": {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v
+                         for k, v in asdict(head).items()}}
+        _atomic_json(self.folder / "views.json", meta)  # written last: it says the arrays are complete
+
+    def load_views(self, maps: list, digest: str):
+        """(views, head) restored onto freshly rendered `maps` (photo view's first), or None."""
+        from .synthesis.back_view import HeadRegion
+        from .synthesis.multiview import SynthesizedView
+
+        meta = self._load_meta("views.json", digest)
+        if meta is None:
+            return None
+        if [m.camera.name for m in maps] != [v["name"] for v in meta["views"]]:
+            return None
+        with np.load(self.folder / "views.npz") as z:
+            views = [SynthesizedView(m, z[f"{i}_image"], z[f"{i}_known"], z[f"{i}_inpainted"], v["inpainter"],
+                                     v["trust"], v["seconds"], v["inpaint_seconds"])
+                     for i, (m, v) in enumerate(zip(maps, meta["views"], strict=True))]
+        head = meta["head"]
+        head = HeadRegion(**{**head, "hair_colour": np.asarray(head["hair_colour"])})
+        return views, head
+
+    # --- fused texture ----------------------------------------------------------------------
+
+    def save_fused(self, fused, digest: str) -> None:
+        if self.folder is None:
+            return
+        _atomic_savez(self.folder / "fused.npz", texture=fused.texture, seen=fused.seen, chart_mask=fused.chart_mask)
+        _atomic_json(self.folder / "fused.json", {
+            "mesh": digest, "perceptual": fused.perceptual, "notes": fused.notes, "iterations": fused.iterations,
+            "final_loss": fused.final_loss, "timings_s": fused.timings_s, "warnings": fused.warnings})
+
+    def load_fused(self, digest: str):
+        from .fusion import FusionResult
+
+        meta = self._load_meta("fused.json", digest)
+        if meta is None:
+            return None
+        with np.load(self.folder / "fused.npz") as z:
+            return FusionResult(z["texture"], z["seen"], z["chart_mask"], meta["perceptual"], meta["notes"],
+                                meta["iterations"], meta["final_loss"], meta["timings_s"], warnings=meta["warnings"])
+
+    def _load_meta(self, name: str, digest: str) -> dict | None:
+        if self.folder is None or not (self.folder / name).is_file():
+            return None
+        try:
+            meta = json.loads((self.folder / name).read_text())
+        except (OSError, ValueError):
+            return None
+        if meta.get("mesh") != digest:
+            self.progress.warning("--resume: the rebuilt mesh differs from the unfinished run's; redoing its stages")
+            return None
+        return meta
+
+    # --- end --------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """The output is whole: the checkpoints are no longer needed."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,92 @@
+"""A digitize run killed at any stage leaves the output untouched and `--resume` finishes it,
+with the same texture an uninterrupted run makes, without redoing the costly stages."""
+
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.test_digitize import ENV, ROOT, SAMPLE, digitize
+
+# Few fusion steps: what is tested is what is kept and restored, not the texture's quality.
+OPTIONS = ("--fusion-iterations", "4")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference") / "out"
+    digitize(SAMPLE, out, *OPTIONS)
+    return np.array(Image.open(out / "texture.png"))
+
+
+def kill_when_stage_starts(out, stage: str) -> None:
+    """Run digitize with JSON events and SIGKILL it (no chance to clean up) as `stage` begins."""
+    proc = subprocess.Popen([sys.executable, "-m", "backend", "digitize", str(SAMPLE), "--out", str(out), *OPTIONS,
+                             "--events", "jsonl"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            event = json.loads(line)
+            if event.get("type") == "stage" and event.get("stage") == stage:
+                proc.send_signal(signal.SIGKILL)
+                break
+        else:
+            pytest.fail(f"the run ended before stage {stage!r}")
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+
+
+def stage_messages(stderr: str) -> str:
+    return "\n".join(line for line in stderr.splitlines() if line.startswith("["))
+
+
+@pytest.mark.parametrize("stage, restored", [("raster", []), ("fusion", ["views"]),
+                                             ("export", ["views", "fused texture"])])
+def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, reference, stage, restored):
+    out = tmp_path / "out"
+    kill_when_stage_starts(out, stage)
+    assert not out.exists()  # nothing half-written under the name asked for
+    checkpoint = tmp_path / ".out.resume"
+    assert checkpoint.is_dir()
+    assert (checkpoint / "views.json").is_file() == ("views" in restored)
+
+    r = digitize(SAMPLE, out, *OPTIONS, "--resume")
+    result = json.loads((out / "result.json").read_text())
+    assert result["resumed"] == bool(restored)
+    np.testing.assert_array_equal(np.array(Image.open(out / "texture.png")), reference)
+    if "views" in restored:
+        assert "synthesized views come from the unfinished run" in r.stderr
+    if "fused texture" in restored:
+        assert "fused texture comes from the unfinished run" in r.stderr
+        assert "fusion step" not in r.stderr  # the optimisation did not run again
+    assert not checkpoint.exists()  # a finished run leaves no checkpoint behind
+
+
+def test_resume_ignores_a_checkpoint_made_with_other_options(tmp_path, reference):
+    out = tmp_path / "out"
+    kill_when_stage_starts(out, "export")
+    r = digitize(SAMPLE, out, "--fusion-iterations", "3", "--resume")
+    assert "another photo or other options" in r.stderr
+    assert json.loads((out / "result.json").read_text())["resumed"] is False
+    assert not (tmp_path / ".out.resume").exists()
+
+
+def test_a_run_without_resume_starts_over_and_bad_input_drops_the_checkpoint(tmp_path, reference):
+    out = tmp_path / "out"
+    kill_when_stage_starts(out, "export")
+    r = digitize(SAMPLE, out, *OPTIONS)
+    assert "unfinished run" not in r.stderr
+    np.testing.assert_array_equal(np.array(Image.open(out / "texture.png")), reference)
+
+    kill_when_stage_starts(tmp_path / "again", "fusion")
+    bad = tmp_path / "not_a_photo.jpg"
+    bad.write_text("hello")
+    r = digitize(bad, tmp_path / "again", "--resume", check=False)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error:")
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / ".again.resume").exists() and not (tmp_path / "again").exists()

@@ -68,6 +68,7 @@ class Checkpoints:
         self.folder = folder
         self.key = key
         self.progress = progress
+        self.created = False  # made on the first save, so a run that fails early leaves nothing behind
 
     @classmethod
     def open(cls, out_dir: Path, key: str, *, resume: bool, progress) -> Checkpoints:
@@ -81,16 +82,27 @@ class Checkpoints:
                 progress.warning("--resume: the unfinished run was for another photo or other options; "
                                  "starting from the beginning")
                 shutil.rmtree(folder, ignore_errors=True)
+            else:
+                ckpt.created = True
         else:
             shutil.rmtree(folder, ignore_errors=True)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            _atomic_json(folder / "key.json", {"key": key, "format": FORMAT})
-        except OSError as e:  # checkpoints are a convenience: a read-only spot must not stop the run
-            progress.warning(f"cannot keep checkpoints in {folder} ({e.strerror or e}); a killed run will "
-                             "start over")
-            ckpt.folder = None
         return ckpt
+
+    def _writable(self) -> bool:
+        """Make the folder on first use; False (and one warning) when it cannot be made."""
+        if self.folder is None:
+            return False
+        if not self.created:
+            try:
+                self.folder.mkdir(exist_ok=True)  # its parent exists: the staged output sits beside it
+                _atomic_json(self.folder / "key.json", {"key": self.key, "format": FORMAT})
+            except OSError as e:  # checkpoints are a convenience: a read-only spot must not stop the run
+                self.progress.warning(f"cannot keep checkpoints in {self.folder} ({e.strerror or e}); a killed run "
+                                      "will start over")
+                self.folder = None
+                return False
+            self.created = True
+        return True
 
     def _stored_key(self) -> str | None:
         try:
@@ -101,7 +113,7 @@ class Checkpoints:
     # --- views ------------------------------------------------------------------------------
 
     def save_views(self, views, head, digest: str) -> None:
-        if self.folder is None:
+        if not self._writable():
             return
         arrays = {f"{i}_{k}": getattr(v, k) for i, v in enumerate(views) for k in VIEW_ARRAYS}
         _atomic_savez(self.folder / "views.npz", **arrays)
@@ -133,7 +145,7 @@ class Checkpoints:
     # --- fused texture ----------------------------------------------------------------------
 
     def save_fused(self, fused, digest: str) -> None:
-        if self.folder is None:
+        if not self._writable():
             return
         _atomic_savez(self.folder / "fused.npz", texture=fused.texture, seen=fused.seen, chart_mask=fused.chart_mask)
         _atomic_json(self.folder / "fused.json", {

@@ -163,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         return fail(progress, str(e), EXIT_BAD_INPUT, args.debug)
     except OSError as e:
-        if e.errno == errno.ENOSPC:
-            return fail(progress, f"the disk is full while writing {e.filename or ''}", EXIT_BAD_INPUT, args.debug)
-        if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            return fail(progress, f"permission denied: {e.filename or ''}", EXIT_BAD_INPUT, args.debug)
-        return fail(progress, f"{e.strerror or e}: {e.filename or ''}", EXIT_FAILED, args.debug)
+        return fail(progress, *os_error_message(e, getattr(args, "out", None)), args.debug)
     except KeyboardInterrupt:
         return fail(progress, "cancelled", 130, False)
     except MemoryError:
@@ -175,6 +171,28 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: still one line for the user, the traceback with --debug
         return fail(progress, f"internal error ({type(e).__name__}: {e}); rerun with --debug and report it",
                     EXIT_FAILED, args.debug)
+
+
+def os_error_message(e: OSError, out: Path | None) -> tuple[str, int]:
+    """(one line, exit code) for an OSError that reached the top.
+
+    A full disk or a denied write is the user's to fix (exit 2); anything else is a failure
+    (exit 1). A file in the hidden staging folder, or none, is named by the --out folder given.
+    """
+    from .outputs import DISK_FULL, why_not_writable
+
+    name = e.filename
+    staged = name is not None and ".partial-" in str(name)
+    if e.errno in DISK_FULL:
+        where = out if (staged or name is None) and out is not None else name
+        where = f" while writing {where}" if where else ""
+        return f"the disk is full{where}: free some space and try again", EXIT_BAD_INPUT
+    if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        if name is not None and not staged:  # may be a file being read
+            return f"permission denied: {name}", EXIT_BAD_INPUT
+        return f"cannot write to {out or 'the output folder'}: {why_not_writable(e)}", EXIT_BAD_INPUT
+    what = e.strerror or str(e)
+    return (f"{what}: {name}" if name else what), EXIT_FAILED
 
 
 def fail(progress, message: str, code: int, debug: bool) -> int:

@@ -15,3 +15,7 @@ class NoPersonError(UserError):
 
 class MeshInputError(UserError):
     """A user-supplied mesh cannot be read or used."""
+
+
+class SeveralPeopleError(UserError):
+    """The photo shows more than one person of about the same size."""

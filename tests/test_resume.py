@@ -52,8 +52,9 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, reference,
     kill_when_stage_starts(out, stage)
     assert not out.exists()  # nothing half-written under the name asked for
     checkpoint = tmp_path / ".out.resume"
-    assert checkpoint.is_dir()
+    assert checkpoint.is_dir() == bool(restored)  # made when there is something to keep
     assert (checkpoint / "views.json").is_file() == ("views" in restored)
+    assert (checkpoint / "fused.json").is_file() == ("fused texture" in restored)
 
     r = digitize(SAMPLE, out, *OPTIONS, "--resume")
     result = json.loads((out / "result.json").read_text())

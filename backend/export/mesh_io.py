@@ -11,7 +11,44 @@ from ..errors import MeshInputError
 from ..mesh import Mesh
 
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf")
-MAX_USER_FACES = 2_000_000
+# Beyond this the UV unwrap (xatlas) alone takes many minutes on a CPU (200k faces: ~20 s, 600k: > 5 min).
+MAX_USER_FACES = 500_000
+
+
+def _too_many_faces(name: str, count: str) -> MeshInputError:
+    return MeshInputError(f"{name}: too many faces ({count}); decimate the mesh to under {MAX_USER_FACES:,} faces "
+                          "(Blender: Decimate modifier) and try again")
+
+
+def _face_count_from_file(path: Path) -> int | None:
+    """Faces an OBJ or PLY file declares, read without parsing the mesh (None when unknown).
+
+    PLY: its header's `element face N`; OBJ: its `f` lines (each at least one triangle).
+    """
+    suffix = path.suffix.lower()
+    try:
+        with open(path, "rb") as f:
+            if suffix == ".ply":
+                if f.read(4) != b"ply\n":
+                    return None
+                for _ in range(200):
+                    line = f.readline()
+                    if not line or line.startswith(b"end_header"):
+                        return None
+                    words = line.split()
+                    if len(words) == 3 and words[0] == b"element" and words[1] == b"face":
+                        return int(words[2])
+                return None
+            if suffix == ".obj":
+                count, tail = 0, b"\n"  # carry 2 bytes: a 3-byte "\nf " across chunks is counted once
+                while chunk := f.read(1 << 24):
+                    data = tail + chunk
+                    count += data.count(b"\nf ") + data.count(b"\nf\t")
+                    tail = data[-2:]
+                return count
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def obj_text(mesh: Mesh, mtl_name: str | None = None, material: str | None = None) -> str:
@@ -44,20 +81,28 @@ def load_user_mesh(path: Path) -> Mesh:
         raise MeshInputError(f"mesh file not found: {path}")
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise MeshInputError(f"{path.name}: unsupported mesh format (use OBJ, PLY or GLB)")
+    declared = _face_count_from_file(path)
+    if declared is not None and declared > MAX_USER_FACES:  # refuse before spending minutes parsing it
+        raise _too_many_faces(path.name, f"{declared:,}")
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
+    except IndexError:  # a face's vertex number is past the last vertex
+        raise MeshInputError(f"{path.name}: a face refers to a vertex the file does not have (the file is damaged): "
+                             "export the mesh again") from None
     except Exception as e:  # trimesh raises many kinds on bad files
         raise MeshInputError(f"{path.name}: cannot read mesh ({type(e).__name__}: {e})") from None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-        raise MeshInputError(f"{path.name}: the file holds no triangles")
-    if len(loaded.faces) > MAX_USER_FACES:
-        raise MeshInputError(f"{path.name}: {len(loaded.faces):,} faces is too many (at most {MAX_USER_FACES:,})")
+        raise MeshInputError(f"{path.name}: the file holds no faces (only points or lines?): export the mesh with "
+                             "its faces")
+    if len(loaded.faces) > MAX_USER_FACES:  # n-gons triangulated, or a GLB
+        raise _too_many_faces(path.name, f"{len(loaded.faces):,} triangles")
     vertices = np.asarray(loaded.vertices, dtype=np.float64)
     if path.suffix.lower() in (".glb", ".gltf"):
         # glTF is Y-up; Blender's importer maps it to Z-up as (x, -z, y). Do the same.
         vertices = np.stack([vertices[:, 0], -vertices[:, 2], vertices[:, 1]], axis=1)
     if not np.isfinite(vertices).all():
-        raise MeshInputError(f"{path.name}: some vertex coordinates are NaN or infinite")
+        raise MeshInputError(f"{path.name}: some vertex coordinates are NaN or infinite: fix or delete those "
+                             "vertices and export the mesh again")
     faces = np.asarray(loaded.faces, dtype=np.int64)
     extent = np.ptp(vertices[np.unique(faces)], axis=0)
     if extent[2] <= 0:

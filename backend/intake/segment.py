@@ -5,6 +5,11 @@ Methods, in the order "auto" tries them:
   mediapipe  MediaPipe Pose (bundled model, offline): landmarks + a soft person mask, whose
              edges are then refined to the image with OpenCV GrabCut;
   grabcut    OpenCV GrabCut alone, started from a centred rectangle (no person detector).
+
+A photo of several people is refused (SeveralPeopleError: "found N people ...; crop the photo
+to one person"): MediaPipe finds one person at a time, so each person found is painted out
+and the photo searched again; a cut-out counts its separate figures. Someone much smaller
+than the person (under PEOPLE_AREA_RATIO of their area: far in the background) does not count.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from backend.errors import NoPersonError, UserError
+from backend.errors import NoPersonError, SeveralPeopleError, UserError
 from backend.intake.photo import Photo
 
 METHODS = ("auto", "alpha", "mediapipe", "grabcut")
@@ -28,6 +33,8 @@ ALPHA_MIN_FRACTION = 0.01  # "real transparency": at least this fraction transpa
 WORK_SIDE = 640  # longest side of the copy GrabCut works on (speed)
 MEDIAPIPE_SIDE = 1024  # longest side of the copy given to MediaPipe (its models run at 256 px)
 GRABCUT_ONLY_NOTE = "no person segmenter available: used OpenCV GrabCut; check the mask"
+PEOPLE_AREA_RATIO = 0.2  # another person counts when their mask is at least this fraction of the first's
+MAX_PEOPLE = 5  # stop looking for more people after this many
 
 
 @dataclass
@@ -186,6 +193,58 @@ def _to_original(mask_small: np.ndarray, width: int, height: int) -> np.ndarray:
     return _resize_to(mask_small.astype(np.float32), width, height) >= 0.5
 
 
+def several_people_error(photo: Photo, count: int, how: str = "") -> SeveralPeopleError:
+    n = f"at least {count}" if count >= MAX_PEOPLE else str(count)
+    return SeveralPeopleError(f"found {n} people in {photo.name}{how}: crop the photo to the one person to "
+                              "digitize and try again")
+
+
+def _count_figures(mask: np.ndarray) -> int:
+    """Separate figures in a cut-out's mask: 8-connected parts at least PEOPLE_AREA_RATIO of the largest."""
+    h, w = mask.shape
+    sw, sh = _work_size(w, h, WORK_SIDE)
+    # Shrunk with "any pixel set" so that thin joins (wrists, ankles) never come apart.
+    small = mask if (sw, sh) == (w, h) else _resize_to(mask.astype(np.float32), sw, sh) > 0.0
+    _, areas = _components(small)
+    areas = areas[1:]
+    if areas.size == 0:
+        return 0
+    return int((areas >= PEOPLE_AREA_RATIO * areas.max()).sum())
+
+
+def _count_people(mp, rgb: np.ndarray, prob: np.ndarray) -> int:
+    """People of about the first one's size in `rgb`, where MediaPipe found one with the soft mask `prob`.
+
+    MediaPipe Pose finds one person per run: paint each person found out (with the median colour
+    of the rest) and run it again, until it finds nobody new.
+    """
+    first_area = int((prob >= 0.5).sum())
+    if first_area == 0:
+        return 1
+    img = rgb.copy()
+    grow = _disk(round(0.03 * max(rgb.shape[:2])))
+    erased = np.zeros(prob.shape, bool)
+    people = 1
+    for _ in range(MAX_PEOPLE):
+        erased |= cv2.dilate((prob >= 0.2).astype(np.uint8), grow).astype(bool)
+        rest = ~erased
+        if not rest.any():
+            break
+        img[erased] = np.median(img[rest][:: max(1, int(rest.sum()) // 200_000)], axis=0).astype(np.uint8)
+        result = _run_pose(mp, img)
+        if result.pose_landmarks is None or result.segmentation_mask is None:
+            break
+        prob = np.clip(np.asarray(result.segmentation_mask, dtype=np.float32), 0.0, 1.0)
+        new = int(((prob >= 0.5) & rest).sum())
+        if new == 0:  # only what was painted out already
+            break
+        if new >= PEOPLE_AREA_RATIO * first_area:
+            people += 1
+            if people >= MAX_PEOPLE:
+                break
+    return people
+
+
 # --- the methods --------------------------------------------------------------------------
 
 
@@ -268,6 +327,9 @@ def _segment_mediapipe(photo: Photo, mp, notes: list[str]) -> Segmentation:
     landmarks = np.array([[lm.x * W, lm.y * H, lm.visibility] for lm in result.pose_landmarks.landmark],
                          dtype=np.float64)
     prob_mp = np.clip(np.asarray(result.segmentation_mask, dtype=np.float32), 0.0, 1.0)
+    people = _count_people(mp, mp_rgb, prob_mp)
+    if people > 1:
+        raise several_people_error(photo, people)
 
     w, h = _work_size(W, H, WORK_SIDE)
     small = _resize_to(photo.rgb, w, h)
@@ -308,8 +370,9 @@ def segment_person(photo: Photo, method: str = "auto") -> Segmentation:
     """Find the person in `photo`; see the module docstring for the methods.
 
     Raises NoPersonError when no person is found (or the mask covers < 1% or > 95% of the
-    photo) and UserError for an unknown method, method="alpha" on a photo without
-    transparency, or method="mediapipe" when MediaPipe is not installed.
+    photo), SeveralPeopleError when it shows several people of about the same size, and
+    UserError for an unknown method, method="alpha" on a photo without transparency, or
+    method="mediapipe" when MediaPipe is not installed.
     """
     if method not in METHODS:
         raise UserError(f"unknown segmentation method {method!r}: use one of {', '.join(METHODS)}")
@@ -322,6 +385,9 @@ def segment_person(photo: Photo, method: str = "auto") -> Segmentation:
             )
         seg = _segment_alpha(photo)
         if method == "alpha" or seg.coverage <= MAX_COVERAGE:
+            figures = _count_figures(seg.mask)
+            if figures > 1:
+                raise several_people_error(photo, figures, " (separate figures in its transparent cut-out)")
             return _check_coverage(seg, photo)
         notes.append("the photo's transparency covers almost the whole image, so it was not used as the mask")
     if method == "grabcut":

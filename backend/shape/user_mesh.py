@@ -2,6 +2,10 @@
 
 The mesh is taken as it stands in the world frame (metres, Z up, facing -Y). The input
 camera is fitted so that the mesh's front silhouette spans the photo's person mask.
+
+Polygons were triangulated when it was read. A mesh that is not closed, or has edges shared
+by more than two faces (non-manifold), is used as it is (UV unwrap, maps and texture work on
+any triangle soup); a note in result.json says so, since the texture may show seams there.
 """
 
 from __future__ import annotations
@@ -14,6 +18,25 @@ from ..conventions import ORTHOGRAPHIC, Camera, look_at
 from ..export.mesh_io import load_user_mesh
 from .base import ShapeResult
 from .silhouette import CAMERA_DISTANCE_M
+
+
+def edge_report(vertices: np.ndarray, faces: np.ndarray) -> str | None:
+    """A plain-words note on open and non-manifold edges, or None for a closed manifold mesh.
+
+    Vertices at the same position count as one (files split them at normal or UV seams).
+    """
+    _, weld = np.unique(vertices, axis=0, return_inverse=True)
+    faces = weld.reshape(-1)[faces]
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, uses = np.unique(edges, axis=0, return_counts=True)
+    parts = []
+    if (n := int((uses > 2).sum())):
+        parts.append(f"{n:,} edge{'s' * (n != 1)} shared by more than two faces (non-manifold)")
+    if (n := int((uses == 1).sum())):
+        parts.append(f"{n:,} open edge{'s' * (n != 1)} (holes)")
+    if not parts:
+        return None
+    return f"the mesh has {' and '.join(parts)}: used as it is; the texture may show seams there"
 
 
 class UserMeshShape:
@@ -35,4 +58,6 @@ class UserMeshShape:
         cy = (rows.min() + rows.max() + 1) / 2.0
         cam = Camera(look_at(eye, target), mask.shape[1], mask.shape[0], f, f, cx, cy, ORTHOGRAPHIC, "input", 0.0, 0.0)
         notes = [f"used the supplied mesh {self.path.name} ({len(mesh.faces):,} faces)"]
+        if (report := edge_report(mesh.vertices, mesh.faces)) is not None:
+            notes.append(report)
         return ShapeResult(mesh, cam, self.name, notes)

@@ -52,14 +52,11 @@ def staged_output_dir(out: Path) -> Iterator[Path]:
     out = Path(out).expanduser().absolute()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
-    for above in out.parents:  # `--out notes.txt/result`: say which part is a file
-        if above.exists():
-            if not above.is_dir():
-                raise UserError(f"cannot write --out {out}: {above} is a file, not a folder")
-            break
     created = []  # the folders above `out` this run makes, deepest first: a failed run removes them again
     for above in out.parents:
         if above.exists():
+            if not above.is_dir():  # `--out notes.txt/result`: say which part is a file
+                raise UserError(f"cannot write --out {out}: {above} is a file, not a folder")
             break
         created.append(above)
     try:

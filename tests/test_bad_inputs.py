@@ -433,3 +433,33 @@ def test_non_manifold_mesh_is_used_with_a_note(tmp_path):
     notes = " ".join(result["shape"]["notes"])
     assert "1 edge shared by more than two faces (non-manifold)" in notes
     assert "6 open edges" in notes
+
+
+def test_mesh_that_crashes_xatlas_is_unwrapped_on_the_retry(tmp_path):
+    """A finely subdivided icosphere segfaults xatlas 0.0.11 (jpcy/xatlas#146): the child process
+    crashes, the retry on slightly moved vertices succeeds, and the mesh keeps its own vertices."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=6, radius=0.85)
+    sphere.apply_translation([0, 0, 0.85])
+    path = tmp_path / "sphere.obj"
+    sphere.export(path)
+    out = tmp_path / "out"
+    r = run_cli("shape", SAMPLE, "--out", out, "--mesh", path)
+    assert r.returncode == 0, r.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["mesh"]["faces"] == len(sphere.faces) and result["uv"]["charts"] > 0
+
+
+def test_xatlas_crashing_twice_is_explained(monkeypatch):
+    from backend.errors import MeshInputError
+    from backend.mesh import Mesh
+    from backend.uv import atlas
+
+    calls = []
+    monkeypatch.setattr(atlas, "_run_xatlas_child", lambda job: calls.append(job["vertices"].copy()))
+    box = Mesh(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float), np.array([[0, 2, 1], [0, 1, 3],
+                                                                                         [0, 3, 2], [1, 2, 3]]))
+    with pytest.raises(MeshInputError, match=r"xatlas\) crashed twice on this mesh \(4 faces\); remesh"):
+        atlas.unwrap(box, 64)
+    assert len(calls) == 2 and 0 < np.abs(calls[1] - calls[0]).max() <= 1e-4  # the retry moved the vertices a hair

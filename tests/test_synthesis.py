@@ -117,3 +117,78 @@ def test_back_view_has_hair_not_a_face(figure, gt_views):
                                      (135, "back"), (-135, "back"), (180, "back")])
 def test_view_words(az, word):
     assert view_word(az) == word
+
+
+def striped_surface(h=80, w=120):
+    """A flat patch of horizontal stripes whose position map says: x goes round, z goes up."""
+    rows, cols = np.mgrid[0:h, 0:w]
+    green, pink = np.array([0.1, 0.7, 0.5], np.float32), np.array([0.8, 0.4, 0.5], np.float32)
+    img = np.where(((rows // 8) % 2 == 0)[..., None], green, pink).astype(np.float32)
+    position = np.dstack([cols / 100.0, np.zeros((h, w)), 1.5 - rows / 100.0]).astype(np.float32)
+    normal = np.dstack([np.zeros((h, w, 2)), np.ones((h, w))]).astype(np.float32)
+    return img, position, normal
+
+
+def test_classical_inpainter_continues_stripes_from_the_same_height():
+    """A hidden band of the body (the torso's side under an arm) takes the colours beside it at its
+    own height: the stripes run on through it instead of averaging into a grey smear."""
+    truth, position, normal = striped_surface()
+    sil = np.ones(truth.shape[:2], bool)
+    missing = np.zeros_like(sil)
+    missing[:, 50:70] = True  # a full-height band, 20 px wide
+    image = np.where(missing[..., None], 0.0, truth).astype(np.float32)
+    with_pos = ClassicalInpainter().inpaint(InpaintRequest(image, missing, sil, normal, 90.0, 0.0, position=position))
+    without = ClassicalInpainter().inpaint(InpaintRequest(image, missing, sil, normal, 90.0, 0.0))
+    err_with = np.abs(with_pos[missing] - truth[missing]).max(axis=1)
+    err_without = np.abs(without[missing] - truth[missing]).max(axis=1)
+    assert np.mean(err_with < 0.05) > 0.85  # all but the rows where two stripes meet
+    assert err_with.mean() < 0.5 * err_without.mean()
+    assert np.array_equal(with_pos[~missing], image[~missing])
+
+
+def test_front_only_details_finds_a_badge_not_the_stripes():
+    from backend.synthesis.back_view import LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER, front_only_details
+
+    truth, _, _ = striped_surface(120, 120)
+    rgb = (truth * 255).astype(np.uint8)
+    rgb[40:56, 30:46] = [250, 220, 40]  # a yellow badge on the chest
+    known = np.ones(rgb.shape[:2], bool)
+    landmarks = np.zeros((33, 3))
+    for joint, (u, v) in {LEFT_SHOULDER: (100, 10), RIGHT_SHOULDER: (10, 10), LEFT_HIP: (100, 110),
+                          RIGHT_HIP: (10, 110)}.items():
+        landmarks[joint] = (u, v, 0.99)
+    details = front_only_details(rgb, known, landmarks)
+    assert details[40:56, 30:46].all()
+    assert not details[:, 60:].any() and not details[70:].any()  # stripes elsewhere are kept
+    assert not front_only_details(rgb, known, None).any()  # no pose, no guess
+
+
+def test_back_view_leaves_the_front_badge_out(figure, gt_views):
+    """The figure's chest badge is on its front only: the back view made from the front must not show it."""
+    from backend.synthesis.back_view import LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER, front_only_details
+
+    front_maps, front_img = gt_views[0]
+    cam = front_maps.camera
+    photo = (front_img * 255).astype(np.uint8)
+    shoulders = [c.a for c in figure.capsules if c.part == "upper_arm"]
+    hips = [c.a for c in figure.capsules if c.part == "thigh"]
+    landmarks = np.zeros((33, 3))
+    for joint, point in zip((LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP), (*shoulders, *hips), strict=True):
+        landmarks[joint, :2] = cam.project(np.asarray(point)[None])[0][0]
+        landmarks[joint, 2] = 1.0
+    known = front_maps.mask & ~front_only_details(photo, front_maps.mask, landmarks)
+    head = find_head(photo, front_maps.mask, cam, figure.height_m, None)
+    back_maps, _ = gt_views[180]
+    image, filled, _ = classical_back_view(back_maps, photo, known, cam, head)
+    image = ClassicalInpainter().inpaint(InpaintRequest(image, back_maps.mask & ~filled, back_maps.mask,
+                                                        back_maps.normal, 180.0, 0.0, position=back_maps.position))
+    s = figure.height_m / 1.75
+    p = back_maps.position
+    behind_badge = back_maps.mask & (np.abs(p[..., 0] + 0.08 * s) < 0.04 * s) \
+        & (np.abs(p[..., 2] - 1.28 * s) < 0.04 * s)
+    assert behind_badge.sum() > 20
+    badge = np.asarray(figure.palette["badge"], float)
+    shirt = np.stack([figure.palette["shirt"], figure.palette["stripe"]])
+    colours = image[behind_badge]
+    assert np.abs(colours - badge).max(axis=1).mean() > 0.2
+    assert np.abs(colours[:, None] - shirt[None]).max(axis=2).min(axis=1).mean() < 0.1  # the shirt's own colours

@@ -4,13 +4,17 @@ Each back pixel is a point on the body's back; it takes the photo's colour at th
 height and the same side of the body (the front seen through the back: clothes usually
 look alike front and back). The head is the exception: the back of a head shows hair, not
 a face, so above the chin every pixel of the head gets the colour of the photo's hair (the
-top of the head). A learned back-view model can replace this behind the same call.
+top of the head). Prints, badges, buttons and a hand across the belly are front-only too:
+on the torso, small patches that stand out from their row's colour are left out, and the
+inpainter fills their place from the same height (stripes and hems run on round the back).
+A learned back-view model can replace this behind the same call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -20,6 +24,12 @@ from ..raster import ViewMaps, sample_map
 # MediaPipe pose landmark indices (nose, eyes, ears, mouth corners).
 FACE_LANDMARKS = list(range(11))
 LEFT_EAR, RIGHT_EAR, MOUTH_LEFT, MOUTH_RIGHT, LEFT_EYE, RIGHT_EYE = 7, 8, 9, 10, 2, 5
+LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
+# A torso pixel is a front-only detail when it differs from its row's median colour by this
+# much (0-1 scale) and belongs to a patch smaller than DETAIL_MAX_SHARE of the torso's
+# height and width (a long band is a garment's structure, not a print).
+DETAIL_COLOUR_STEP = 0.12
+DETAIL_MAX_SHARE = 0.5
 # Without landmarks: the chin sits at about 87 % of the body's height (a head is ~1/7.5 of it).
 CHIN_FRACTION = 0.87
 
@@ -112,3 +122,40 @@ def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.n
     edge = ndimage.binary_dilation(head_px, iterations=2) & ~ndimage.binary_erosion(head_px, iterations=2)
     image[edge & filled] = blurred[edge & filled]
     return image, filled, head_px
+
+
+def torso_polygon_mask(shape: tuple[int, int], landmarks_working: np.ndarray | None) -> np.ndarray | None:
+    """Pixels between the pose's shoulders and hips, or None without confident landmarks."""
+    joints = [LEFT_SHOULDER, RIGHT_SHOULDER, RIGHT_HIP, LEFT_HIP]
+    if landmarks_working is None or not np.all(landmarks_working[joints, 2] > 0.3):
+        return None
+    out = np.zeros(shape, np.uint8)
+    cv2.fillPoly(out, [np.round(landmarks_working[joints, :2]).astype(np.int32)], 1)
+    return out.astype(bool)
+
+
+def front_only_details(rgb: np.ndarray, known: np.ndarray, landmarks_working: np.ndarray | None) -> np.ndarray:
+    """(H, W) bool: torso pixels of the photo that the back of the clothes will not show."""
+    details = np.zeros(known.shape, bool)
+    torso = torso_polygon_mask(known.shape, landmarks_working)
+    if torso is None:
+        return details
+    torso &= known
+    rows = np.nonzero(torso.any(axis=1))[0]
+    if len(rows) < 4:
+        return details
+    colours = rgb.astype(np.float32) / 255.0
+    deviant = np.zeros_like(details)
+    for r in rows:
+        cols = np.nonzero(torso[r])[0]
+        step = np.abs(colours[r, cols] - np.median(colours[r, cols], axis=0)).max(axis=1)
+        deviant[r, cols] = step > DETAIL_COLOUR_STEP
+    torso_h = np.ptp(rows) + 1
+    torso_w = np.ptp(np.nonzero(torso.any(axis=0))[0]) + 1
+    labels, n = ndimage.label(deviant)
+    for i, box in enumerate(ndimage.find_objects(labels), start=1):
+        h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
+        if h < DETAIL_MAX_SHARE * torso_h and w < DETAIL_MAX_SHARE * torso_w:
+            details[box] |= labels[box] == i
+    # A ring of blended pixels surrounds a print: leave it out too.
+    return ndimage.binary_dilation(details, iterations=2) & torso

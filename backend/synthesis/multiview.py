@@ -60,7 +60,7 @@ def finish_view(maps: ViewMaps, image: np.ndarray, missing: np.ndarray, inpainte
     if missing.any():
         req = InpaintRequest(image, missing, maps.mask, maps.normal, cam.azimuth_deg or 0.0, cam.elevation_deg or 0.0,
                              seed=seed, prompt_extra=prompt_extra, negative_prompt=negative_prompt,
-                             fallback_colour=tuple(fallback_colour))
+                             fallback_colour=tuple(fallback_colour), position=maps.position)
         t_inpaint = time.perf_counter()
         image = inpainter.inpaint(req)
         inpaint_seconds = time.perf_counter() - t_inpaint

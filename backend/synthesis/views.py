@@ -6,12 +6,27 @@ import numpy as np
 from scipy import ndimage
 
 from ..raster import ViewMaps
-from .back_view import HeadRegion, classical_back_view, find_head
+from .back_view import HeadRegion, classical_back_view, find_head, front_only_details
 from .inpaint import Inpainter
 from .multiview import BACK_TRUST, PHOTO_TRUST, SynthesizedView, finish_view
 
 # Photo pixels this close to the silhouette mix in background colour: leave them to the inpainter.
 PHOTO_EDGE_PX = 1
+# A mask a few pixels too generous (a sliver of wall between the legs) shows as background
+# colour on the body: inside this band, pixels that look like the nearest background are left out.
+BLEED_BAND_PX = 4
+BLEED_TOLERANCE = 0.08  # largest per-channel difference (0-1) still counted as background
+
+
+def background_bleed(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool: mask pixels near its edge whose colour matches the nearest pixel outside it."""
+    if mask.all() or not mask.any():
+        return np.zeros_like(mask)
+    dist, (ri, ci) = ndimage.distance_transform_edt(mask, return_indices=True)
+    band = mask & (dist <= BLEED_BAND_PX)
+    nearest_outside = rgb[ri, ci].astype(np.float32)
+    diff = np.abs(rgb.astype(np.float32) - nearest_outside).max(axis=-1) / 255.0
+    return band & (diff < BLEED_TOLERANCE)
 
 
 def make_photo_view(maps: ViewMaps, working, inpainter: Inpainter, *, seed: int) -> SynthesizedView:
@@ -21,6 +36,7 @@ def make_photo_view(maps: ViewMaps, working, inpainter: Inpainter, *, seed: int)
     are inpainted like any other missing pixel.
     """
     known = working.mask & ndimage.binary_erosion(maps.mask, iterations=PHOTO_EDGE_PX)
+    known &= ~background_bleed(working.rgb, working.mask)
     image = np.where(maps.mask[..., None], working.rgb.astype(np.float32) / 255.0, 0.0).astype(np.float32)
     fallback = image[known].mean(axis=0) if known.any() else (0.5, 0.5, 0.5)
     return finish_view(maps, image, maps.mask & ~known, inpainter, seed=seed, trust=PHOTO_TRUST,
@@ -37,6 +53,7 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
         landmarks[:, :2] = working.to_working(landmarks[:, :2])
     head = find_head(working.rgb, working.mask, camera, options.height_m, landmarks)
     known = photo_view.known & ~photo_view.inpainted
+    known &= ~front_only_details(working.rgb, known, landmarks)
     image, filled, _ = classical_back_view(maps, working.rgb, known, camera, head)
     fallback = photo_view.image[known].mean(axis=0) if known.any() else (0.5, 0.5, 0.5)
     view = finish_view(maps, image, maps.mask & ~filled, inpainter, seed=seed, trust=BACK_TRUST,

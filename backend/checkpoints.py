@@ -12,8 +12,11 @@ deterministic, and a digest of the mesh guards that assumption: if the rebuilt m
 the checkpoint is not used. Everything is plain NumPy archives and JSON (no pickles), written
 under a temporary name and renamed, so a kill mid-write leaves the previous checkpoint intact.
 
-A run without --resume starts over and replaces any checkpoint; a run that fails on bad input
-removes it (there is nothing to resume); a run that is killed or crashes keeps it.
+A run without --resume starts over and replaces any checkpoint at its first save. A run that
+fails on bad input removes its own checkpoint (there is nothing to resume) but leaves one
+made for another photo or other options alone: a mistyped photo path must not cost the
+unfinished run its progress. A run that is killed or crashes keeps its checkpoint; a
+finished run removes whatever checkpoint its output name had.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ class Checkpoints:
         self.folder = folder
         self.key = key
         self.progress = progress
-        self.created = False  # made on the first save, so a run that fails early leaves nothing behind
+        self.created = False  # ours: made on the first save (or resumed), so a run that fails early leaves nothing
 
     @classmethod
     def open(cls, out_dir: Path, key: str, *, resume: bool, progress) -> Checkpoints:
@@ -81,11 +84,8 @@ class Checkpoints:
             elif ckpt._stored_key() != key:
                 progress.warning("--resume: the unfinished run was for another photo or other options; "
                                  "starting from the beginning")
-                shutil.rmtree(folder, ignore_errors=True)
             else:
                 ckpt.created = True
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
         return ckpt
 
     def _writable(self) -> bool:
@@ -94,7 +94,8 @@ class Checkpoints:
             return False
         if not self.created:
             try:
-                self.folder.mkdir(exist_ok=True)  # its parent exists: the staged output sits beside it
+                shutil.rmtree(self.folder, ignore_errors=True)  # another run's: replaced now that this one has work
+                self.folder.mkdir()  # its parent exists: the staged output sits beside it
                 _atomic_json(self.folder / "key.json", {"key": self.key, "format": FORMAT})
             except OSError as e:  # checkpoints are a convenience: a read-only spot must not stop the run
                 self.progress.warning(f"cannot keep checkpoints in {self.folder} ({e.strerror or e}); a killed run "
@@ -177,6 +178,11 @@ class Checkpoints:
     # --- end --------------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """The output is whole: the checkpoints are no longer needed."""
+        """The output is whole: no checkpoint for its name is needed any more, whoever made it."""
         if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def abandon(self) -> None:
+        """This run cannot finish (bad input): drop its own checkpoint, keep another run's."""
+        if self.folder is not None and self.created:
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -191,7 +191,7 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
         result = _digitize_stages(photo_path, out_dir, options, progress, preset, device, inpainter, inpainter_notes,
                                   rasterizer, checkpoints, t_start)
     except UserError:
-        checkpoints.finish()  # bad input: nothing worth resuming
+        checkpoints.abandon()  # bad input: nothing worth resuming
         raise
     checkpoints.finish()
     progress.emit("result", f"done: {Path(out_dir)} (open preview.png first)", out=str(out_dir))
@@ -220,7 +220,7 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
                 cameras = view_cameras(body.mesh, DEFAULT_VIEWS[1:], preset.view_resolution)
                 input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
 
-        restored = checkpoints.load_views([input_maps, *view_maps], digest) if options.resume else None
+        restored = checkpoints.load_views([input_maps, *view_maps], digest) if checkpoints.created else None
         if restored:
             views, head = restored
             progress.emit("log", "--resume: the synthesized views come from the unfinished run")

@@ -77,17 +77,41 @@ def test_resume_ignores_a_checkpoint_made_with_other_options(tmp_path, reference
     assert not (tmp_path / ".out.resume").exists()
 
 
-def test_a_run_without_resume_starts_over_and_bad_input_drops_the_checkpoint(tmp_path, reference):
+def test_a_run_without_resume_starts_over_and_bad_input_keeps_the_unfinished_run(tmp_path, reference):
     out = tmp_path / "out"
     kill_when_stage_starts(out, "export")
     r = digitize(SAMPLE, out, *OPTIONS)
     assert "unfinished run" not in r.stderr
     np.testing.assert_array_equal(np.array(Image.open(out / "texture.png")), reference)
+    assert not (tmp_path / ".out.resume").exists()
 
-    kill_when_stage_starts(tmp_path / "again", "fusion")
+    # A mistyped photo with --resume fails cleanly and does not cost the unfinished run its progress.
+    again = tmp_path / "again"
+    kill_when_stage_starts(again, "fusion")
     bad = tmp_path / "not_a_photo.jpg"
     bad.write_text("hello")
-    r = digitize(bad, tmp_path / "again", "--resume", check=False)
+    r = digitize(bad, again, "--resume", check=False)
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error:")
     assert "Traceback" not in r.stderr
-    assert not (tmp_path / ".again.resume").exists() and not (tmp_path / "again").exists()
+    assert (tmp_path / ".again.resume" / "views.json").is_file() and not again.exists()
+    r = digitize(SAMPLE, again, *OPTIONS, "--resume")
+    assert "synthesized views come from the unfinished run" in r.stderr
+    np.testing.assert_array_equal(np.array(Image.open(again / "texture.png")), reference)
+    assert not (tmp_path / ".again.resume").exists()
+
+
+def test_bad_input_drops_the_runs_own_checkpoint(tmp_path):
+    """A checkpoint made for this very photo and options, then bad input found: nothing to resume."""
+    from backend.checkpoints import Checkpoints
+    from backend.progress import Progress
+
+    out = tmp_path / "out"
+    ckpt = Checkpoints.open(out, "key-a", resume=False, progress=Progress(quiet=True))
+    assert ckpt._writable() and (tmp_path / ".out.resume" / "key.json").is_file()
+    ckpt.abandon()
+    assert not (tmp_path / ".out.resume").exists()
+    ckpt = Checkpoints.open(out, "key-a", resume=False, progress=Progress(quiet=True))
+    ckpt._writable()
+    other = Checkpoints.open(out, "key-b", resume=True, progress=Progress(quiet=True))
+    other.abandon()  # another run's checkpoint: kept
+    assert (tmp_path / ".out.resume" / "key.json").is_file()

@@ -4,9 +4,9 @@ The diffusion inpainter (ControlNet on normal + silhouette maps) plugs in behind
 `Inpainter` protocol. The classical one needs no weights, so the job always finishes:
 it fills only missing pixels inside the silhouette, only from the view's known body pixels
 (never from the background), each from the nearest seen surface at the same height (or,
-without a position map, push-pull with OpenCV's Telea near the rim). It does not shade the fill by the view's normals on purpose: the
-texture is shared by all views, and shading baked in from one view's side would show as
-dark seams from the others. The normal map guides the diffusion inpainter.
+without a position map, push-pull with OpenCV's Telea near the rim). It does not shade the
+fill by the view's normals on purpose: the texture is shared by all views, and shading
+baked in from one view's side would show as dark seams from the others. The normal map guides the diffusion inpainter.
 """
 
 from __future__ import annotations

@@ -119,7 +119,8 @@ class Checkpoints:
         arrays = {f"{i}_{k}": getattr(v, k) for i, v in enumerate(views) for k in VIEW_ARRAYS}
         _atomic_savez(self.folder / "views.npz", **arrays)
         meta = {"mesh": digest, "views": [{"name": v.name, "inpainter": v.inpainter, "trust": v.trust,
-                                           "seconds": v.seconds, "inpaint_seconds": v.inpaint_seconds}
+                                           "seconds": v.seconds, "inpaint_seconds": v.inpaint_seconds,
+                                           "redrawn": v.redrawn}
                                           for v in views],
                 "head": {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v
                          for k, v in asdict(head).items()}}
@@ -137,7 +138,7 @@ class Checkpoints:
             return None
         with np.load(self.folder / "views.npz") as z:
             views = [SynthesizedView(m, z[f"{i}_image"], z[f"{i}_known"], z[f"{i}_inpainted"], v["inpainter"],
-                                     v["trust"], v["seconds"], v["inpaint_seconds"])
+                                     v["trust"], v["seconds"], v["inpaint_seconds"], v.get("redrawn", False))
                      for i, (m, v) in enumerate(zip(maps, meta["views"], strict=True))]
         head = meta["head"]
         head = HeadRegion(**{**head, "hair_colour": np.asarray(head["hair_colour"])})

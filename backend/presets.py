@@ -17,11 +17,15 @@ class Preset:
     perceptual_resolution: int  # views are resized to this for the perceptual loss
     diffusion_steps: int
     guidance_scale: float
+    # How much of the classical back view the diffusion model redraws (img2img strength: 0
+    # keeps it, 1 ignores it). High enough to turn the carried-round front into a back with
+    # its own folds and hair; low enough to keep its colours and layout.
+    back_refine_strength: float
 
 
 PRESETS = {
     "fast": Preset("fast", view_resolution=512, fusion_iterations=40, perceptual_resolution=224,
-                   diffusion_steps=20, guidance_scale=7.5),
+                   diffusion_steps=20, guidance_scale=7.5, back_refine_strength=0.6),
     "quality": Preset("quality", view_resolution=512, fusion_iterations=200, perceptual_resolution=512,
-                      diffusion_steps=25, guidance_scale=15.0),
+                      diffusion_steps=25, guidance_scale=15.0, back_refine_strength=0.6),
 }

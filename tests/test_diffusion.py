@@ -21,14 +21,19 @@ import pytest
 from backend.errors import UserError
 from backend.models import registry
 from backend.models.download import plan_files
+from backend.models.random_weights import TINY, build_models
+from backend.models.random_weights import write_tokenizer as write_tiny_tokenizer  # noqa: F401 (other tests use it)
 from backend.presets import PRESETS
 from backend.synthesis import ClassicalInpainter, DiffusionInpainter, InpaintRequest, choose_inpainter
 from backend.synthesis.diffusion import (
     ADE20K_PERSON,
+    BACK_NEGATIVE_PROMPT,
+    BACK_PROMPT,
     NO_SURFACE,
     latent_cell_mask,
     normals_to_controlnet,
     person_crop,
+    steps_for_strength,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,85 +74,9 @@ def no_network(monkeypatch, tmp_path):
 # --- tiny models ----------------------------------------------------------------------------------
 
 
-def _bytes_to_unicode() -> list[str]:
-    """GPT-2/CLIP's byte -> printable character table (what a byte-level BPE vocabulary holds)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    cs = bs[:]
-    extra = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + extra)
-            extra += 1
-    return [chr(c) for c in cs]
-
-
-def write_tiny_tokenizer(folder: Path) -> None:
-    """A CLIP tokenizer folder as SD repositories ship it (vocab.json, merges.txt, config), no merges:
-    every character is a token, which is all random weights need."""
-    vocab = {"<|startoftext|>": 0, "!": 1, "<|endoftext|>": 2}
-    for ch in _bytes_to_unicode():
-        for tok in (ch, ch + "</w>"):
-            vocab.setdefault(tok, len(vocab))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "do_lower_case": True,
-        "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-        "pad_token": "<|endoftext|>"}))
-
-
-def tiny_controlnet(seed: int):
-    import torch
-    from diffusers import ControlNetModel
-
-    torch.manual_seed(seed)
-    net = ControlNetModel(block_out_channels=(32, 64), layers_per_block=2, in_channels=4,
-                          down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=32,
-                          conditioning_embedding_out_channels=(16, 32))
-    # ControlNets start with zero convolutions (no effect at all); give them some, as diffusers'
-    # multi-ControlNet tests do, so the control image really changes the output.
-    for m in net.controlnet_down_blocks.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, std=0.05)
-    torch.nn.init.normal_(net.controlnet_mid_block.weight, std=0.05)
-    return net
-
-
 def build_tiny_models(root: Path) -> Path:
-    """root/inpaint (a whole SD inpainting pipeline), root/controlnet_normal, root/controlnet_silhouette."""
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=9,
-                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32)
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
-    torch.manual_seed(0)
-    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
-                        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-                        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4)
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37,
-                                                layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=5,
-                                                pad_token_id=1, vocab_size=1000))
-    write_tiny_tokenizer(root / "_tokenizer")
-    tokenizer = CLIPTokenizer.from_pretrained(str(root / "_tokenizer"), local_files_only=True)
-    pipe = StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                          scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                          requires_safety_checker=False)
-    pipe.save_pretrained(str(root / "inpaint"), safe_serialization=True)
-    # The tokenizer as SD's repositories ship it (not transformers' own save format).
-    shutil.rmtree(root / "inpaint" / "tokenizer")
-    shutil.move(str(root / "_tokenizer"), str(root / "inpaint" / "tokenizer"))
-    # Half-precision weights, as `install_deps.py --models` fetches them: upcast on the CPU.
-    tiny_controlnet(1).to(torch.float16).save_pretrained(str(root / "controlnet_normal"), safe_serialization=True)
-    tiny_controlnet(2).save_pretrained(str(root / "controlnet_silhouette"), safe_serialization=True)
-    return root
+    """root/inpaint (a whole SD inpainting pipeline), root/controlnet_normal (fp16), root/controlnet_silhouette."""
+    return build_models(root, TINY)
 
 
 @pytest.fixture(scope="session")
@@ -310,6 +239,73 @@ def test_same_seed_same_pixels_other_seed_other_pixels(inpainter):
     c = inpainter.inpaint(make_request(seed=12))
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+# --- the initial back view, redrawn -------------------------------------------------------------------
+
+
+def back_request(seed=0) -> InpaintRequest:
+    """A finished classical back view: the blob wholly coloured, nothing missing, seen from behind."""
+    req = make_request(seed=seed)
+    rng = np.random.default_rng(3)
+    req.image = np.zeros_like(req.image)
+    req.image[req.silhouette] = rng.uniform(0.2, 0.9, (int(req.silhouette.sum()), 3)).astype(np.float32)
+    req.missing = np.zeros_like(req.silhouette)
+    req.azimuth_deg = 180.0
+    return req
+
+
+def test_the_back_view_is_redrawn_whole_from_the_classical_one(inpainter, monkeypatch):
+    req = back_request()
+    n = inpainter.resolution
+    ramp = (np.arange(n, dtype=np.float32) + 0.5) / n
+    gradient = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], np.float32(0.5)), -1)
+    seen = {}
+
+    def fake(image, mask, controls, prompt, negative, seed, strength=1.0):
+        seen.update(image=image, mask=mask, prompt=prompt, negative=negative, strength=strength)
+        return gradient.copy()
+
+    monkeypatch.setattr(inpainter, "_generate", fake)
+    out = inpainter.refine_back(req)
+    assert seen["strength"] == inpainter.back_refine_strength == PRESETS["fast"].back_refine_strength
+    assert 0.0 < seen["strength"] < 1.0  # img2img: the classical view's colours and layout carry over
+    assert "back view" in seen["prompt"] and BACK_PROMPT in seen["prompt"]
+    assert BACK_NEGATIVE_PROMPT in seen["negative"] and "face" in BACK_NEGATIVE_PROMPT
+    # the model starts from the classical view (not a blanked body) and may redraw all of the body
+    crop = person_crop(req.silhouette)
+    ys, xs = np.nonzero(req.silhouette)
+    u = np.clip(((xs - crop.x0 + 0.5) * n / crop.size).astype(int), 0, n - 1)
+    v = np.clip(((ys - crop.y0 + 0.5) * n / crop.size).astype(int), 0, n - 1)
+    assert seen["mask"][v, u].all() and not seen["mask"][0, 0]
+    assert np.abs(seen["image"][v, u].mean(axis=0) - req.image[req.silhouette].mean(axis=0)).max() < 0.05
+    assert np.allclose(seen["image"][0, 0], 1.0)  # white around the person, as the prompt says
+    # every body pixel is the model's, from the right place; nothing outside the body moves
+    np.testing.assert_allclose(out[ys, xs, 0], (xs - crop.x0 + 0.5) / crop.size, atol=0.03)
+    np.testing.assert_allclose(out[ys, xs, 1], (ys - crop.y0 + 0.5) / crop.size, atol=0.03)
+    assert np.array_equal(out[~req.silhouette], req.image[~req.silhouette])
+
+
+def test_the_redrawn_back_view_on_tiny_models_is_seeded_and_stays_inside_the_body(inpainter):
+    a = inpainter.refine_back(back_request(seed=5))
+    b = inpainter.refine_back(back_request(seed=5))
+    c = inpainter.refine_back(back_request(seed=6))
+    req = back_request()
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.array_equal(a[~req.silhouette], req.image[~req.silhouette])
+    body = a[req.silhouette]
+    assert np.isfinite(body).all() and body.min() >= 0.0 and body.max() <= 1.0
+    assert (np.abs(body - req.image[req.silhouette]).max(axis=1) > 1e-4).mean() > 0.9  # redrawn, not copied
+
+
+def test_steps_for_strength_always_runs_at_least_one_step(inpainter):
+    for steps, strength in ((20, 0.6), (25, 0.6), (1, 0.6), (3, 0.1), (2, 0.99)):
+        asked = steps_for_strength(steps, strength)
+        assert asked >= steps and int(asked * strength) >= 1
+    assert steps_for_strength(5, 1.0) == 5
+    inpainter.back_refine_strength = 0.0  # a strength of 0 keeps the classical view as it is
+    req = back_request()
+    assert np.array_equal(inpainter.refine_back(req), req.image)
 
 
 def test_half_precision_weights_load_as_fp32_on_the_cpu(inpainter):
@@ -516,6 +512,10 @@ def test_digitize_end_to_end_with_the_diffusion_inpainter(tiny_dir, tmp_path):
     synthesized = [v for v in result["views"] if v["name"] != "input"]
     assert {v["inpainter"] for v in synthesized} <= {"diffusion", "none"}
     assert sum(v["inpainter"] == "diffusion" for v in synthesized) >= len(synthesized) - 2
+    # the initial back view: the classical one redrawn whole by the model
+    back = next(v for v in result["views"] if v["name"] == "az+180_el+00")
+    assert back["inpainter"] == "diffusion" and back["redrawn"] and back["missing_fraction"] == 1.0
+    assert not any(v["redrawn"] for v in result["views"] if v["name"] != "az+180_el+00")
     assert "inpainting" not in {f["part"] for f in result["fallbacks"]}
     assert (out / "avatar.glb").is_file()
 

@@ -21,6 +21,12 @@ One call per view (InpaintRequest, see inpaint.py):
    the known pixels and the real ones (mostly the VAE's slight colour shift) is carried into
    the new pixels and fades out over about one latent cell inside the missing region, so
    no edge shows and no known pixel is touched.
+
+The initial back view is the exception to "only missing pixels": `refine_back` redraws the
+whole body of the classical back view (the front carried round, hair on the head) at a
+strength below 1 (img2img), guided by the back's normal map, with words that ask for the
+back of a head and a negative prompt against faces. The classical view gives colours and
+layout; the model gives the back its own folds and hair.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ from .inpaint import InpaintRequest, view_word
 PROMPT = "a photo of a well-dressed person, {view} view, plain white background, best quality"
 NEGATIVE_PROMPT = ("lowres, blurry, deformed, bad anatomy, extra limbs, text, watermark, shadow, cropped, "
                    "worst quality, low quality")
+# Added for the back view only: the model must draw the back of a head, never a face.
+BACK_PROMPT = "seen from behind, back of the head covered with hair"
+BACK_NEGATIVE_PROMPT = "face, eyes, nose, mouth, front view"
 
 # What the normalbae ControlNet reads where there is no surface: a plane facing the camera,
 # (0, 0, 1) in its convention, which is also what Blender-side renderers clear to.
@@ -148,9 +157,12 @@ class DiffusionInpainter:
 
     def __init__(self, loaded, *, steps: int = 25, guidance_scale: float = 15.0, scheduler: str = "ddim",
                  resolution: int | None = None, controlnet_scale: float = 1.0, silhouette_scale: float = 0.5,
-                 margin: float = 0.08, prompt: str = PROMPT, negative_prompt: str = NEGATIVE_PROMPT):
+                 margin: float = 0.08, prompt: str = PROMPT, negative_prompt: str = NEGATIVE_PROMPT,
+                 back_refine_strength: float = 0.6):
         if steps < 1:
             raise ValueError("steps must be at least 1")
+        if not 0.0 <= back_refine_strength <= 1.0:
+            raise ValueError("back_refine_strength must lie in [0, 1]")
         self.loaded = loaded
         self.steps = int(steps)
         self.guidance_scale = float(guidance_scale)
@@ -164,6 +176,7 @@ class DiffusionInpainter:
         self.margin = float(margin)
         self.prompt = prompt
         self.negative_prompt = negative_prompt
+        self.back_refine_strength = float(back_refine_strength)
 
     @property
     def uses_silhouette(self) -> bool:
@@ -191,8 +204,11 @@ class DiffusionInpainter:
         return [by_role[k] for k in self.loaded.controlnets]
 
     def _generate(self, image: np.ndarray, mask: np.ndarray, controls: list[np.ndarray], prompt: str,
-                  negative: str, seed: int) -> np.ndarray:
-        """One pipeline call at the native size; (N, N, 3) float32 in [0, 1]."""
+                  negative: str, seed: int, strength: float = 1.0) -> np.ndarray:
+        """One pipeline call at the native size; (N, N, 3) float32 in [0, 1].
+
+        strength < 1 starts from `image` noised part way (img2img) and runs that share of the steps.
+        """
         import torch
 
         def chw(a):
@@ -208,7 +224,8 @@ class DiffusionInpainter:
             out = pipe(prompt=prompt, negative_prompt=negative, image=chw(image),
                        mask_image=torch.from_numpy(mask.astype(np.float32))[None, None],
                        control_image=control[0] if len(control) == 1 else control, height=n, width=n,
-                       strength=1.0, num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
+                       strength=strength, num_inference_steps=steps_for_strength(self.steps, strength),
+                       guidance_scale=self.guidance_scale,
                        controlnet_conditioning_scale=scales[0] if len(scales) == 1 else scales,
                        generator=torch.Generator("cpu").manual_seed(int(seed) % (2**63)), output_type="np")
         return np.asarray(out.images[0], np.float32)
@@ -260,6 +277,40 @@ class DiffusionInpainter:
         return out.astype(np.float32, copy=False)
 
 
+    def refine_back(self, request: InpaintRequest) -> np.ndarray:
+        """The initial back view redrawn: every body pixel at `back_refine_strength`, nothing outside moves.
+
+        `request.image` is the finished classical back view (no missing pixels left); the
+        result keeps the background as it was and replaces the silhouette's pixels.
+        """
+        img = np.asarray(request.image, np.float32)
+        sil = np.asarray(request.silhouette, bool)
+        if self.back_refine_strength <= 0.0 or not sil.any():
+            return img.copy()
+        h, w = sil.shape
+        crop = person_crop(sil, self.margin)
+        n, cell = self.resolution, self.loaded.latent_factor
+        c_sil = crop.cut(sil, False)
+        base = np.where(c_sil[..., None], crop.cut(img, 1.0), 1.0).astype(np.float32)
+        n_image = np.clip(resize(base, n), 0.0, 1.0)
+        n_mask = latent_cell_mask(ndimage.binary_dilation(resize(c_sil.astype(np.float32), n) > 0.0), cell)
+        controls = [resize(c, n) for c in self.control_images(crop.cut(request.normal, 0.0), c_sil)]
+        prompt, negative = self.prompts(request)
+        made = self._generate(n_image, n_mask, controls, f"{prompt}, {BACK_PROMPT}",
+                              f"{negative}, {BACK_NEGATIVE_PROMPT}", request.seed, strength=self.back_refine_strength)
+        full = img.copy()
+        ys, xs, cy, cx = crop.overlap(h, w)
+        full[ys, xs] = np.clip(resize(made, crop.size), 0.0, 1.0)[cy, cx]
+        out = img.copy()
+        out[sil] = full[sil]
+        return out
+
+
+def steps_for_strength(steps: int, strength: float) -> int:
+    """Steps to ask the pipeline for so that at least one runs at this strength (it runs int(steps * strength))."""
+    return max(int(steps), int(np.ceil(1.0 / max(strength, 1e-3)))) if strength < 1.0 else int(steps)
+
+
 def build_diffusion_inpainter(folders: dict, preset, device: str, *, steps: int | None = None,
                               offload: bool = False) -> DiffusionInpainter:
     """Load the resolved folders (role key -> folder) and wrap them with the preset's sampling settings."""
@@ -268,4 +319,5 @@ def build_diffusion_inpainter(folders: dict, preset, device: str, *, steps: int 
     nets = {k: folders[k] for k in ("controlnet_normal", "controlnet_silhouette") if folders.get(k)}
     loaded = load_inpaint_pipeline(folders["inpaint"], nets, device, offload=offload, attention_slicing=offload)
     return DiffusionInpainter(loaded, steps=steps or preset.diffusion_steps, guidance_scale=preset.guidance_scale,
-                              scheduler=SCHEDULERS.get(preset.name, "unipc"))
+                              scheduler=SCHEDULERS.get(preset.name, "unipc"),
+                              back_refine_strength=preset.back_refine_strength)

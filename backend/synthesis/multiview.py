@@ -33,6 +33,7 @@ class SynthesizedView:
     trust: float
     seconds: float  # aggregation + inpainting
     inpaint_seconds: float = 0.0  # the inpainter's share of `seconds`
+    redrawn: bool = False  # the inpainter redrew the whole body (the diffusion back view), not only missing pixels
 
     @property
     def name(self) -> str:
@@ -46,6 +47,7 @@ class SynthesizedView:
         cam = self.maps.camera
         return {"name": self.name, "azimuth_deg": cam.azimuth_deg, "elevation_deg": cam.elevation_deg,
                 "inpainter": self.inpainter, "missing_fraction": round(float(self.inpainted.sum()) / body, 4),
+                "redrawn": self.redrawn,
                 "seconds": round(self.seconds, 3), "camera": cam.to_json()}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy import ndimage
 
 from ..raster import ViewMaps
 from .back_view import HeadRegion, classical_back_view, find_head, front_only_details
-from .inpaint import Inpainter
+from .inpaint import Inpainter, InpaintRequest
 from .multiview import BACK_TRUST, PHOTO_TRUST, SynthesizedView, finish_view
 
 # Photo pixels this close to the silhouette mix in background colour: leave them to the inpainter.
@@ -45,7 +47,11 @@ def make_photo_view(maps: ViewMaps, working, inpainter: Inpainter, *, seed: int)
 
 def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter: Inpainter, *, seed: int,
                    options) -> tuple[SynthesizedView, HeadRegion]:
-    """The initial back view (azimuth 180): the front carried round, hair on the back of the head."""
+    """The initial back view (azimuth 180): the front carried round, hair on the back of the head.
+
+    An inpainter that can redraw a whole view (the diffusion one: `refine_back`) then redraws
+    its body, guided by the back's normals, so the back gets its own folds and hair.
+    """
     working, camera = body.working, body.shape.camera
     landmarks = body.segmentation.landmarks
     if landmarks is not None:
@@ -58,4 +64,17 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
     fallback = photo_view.image[known].mean(axis=0) if known.any() else (0.5, 0.5, 0.5)
     view = finish_view(maps, image, maps.mask & ~filled, inpainter, seed=seed, trust=BACK_TRUST,
                        fallback_colour=fallback, prompt_extra=options.prompt, negative_prompt=options.negative_prompt)
+    refine = getattr(inpainter, "refine_back", None)
+    if refine is not None and view.known.any():
+        t0 = time.perf_counter()
+        req = InpaintRequest(view.image, np.zeros_like(maps.mask), maps.mask, maps.normal, 180.0, 0.0, seed=seed + 7,
+                             prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
+                             fallback_colour=tuple(fallback), position=maps.position)
+        view.image = np.where(maps.mask[..., None], refine(req), 0.0).astype(np.float32)
+        spent = time.perf_counter() - t0
+        view.inpainted = maps.mask.copy()  # every body pixel is the model's now
+        view.inpainter = inpainter.name
+        view.redrawn = True
+        view.seconds += spent
+        view.inpaint_seconds += spent
     return view, head

@@ -60,6 +60,12 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mesh", type=Path, help="use this mesh (OBJ/PLY/GLB, world frame) instead of reconstructing")
     p.add_argument("--segmenter", choices=["auto", "alpha", "mediapipe", "grabcut"], default="auto")
     p.add_argument("--rasterizer", choices=["auto", "cpu", "nvdiffrast"], default="auto")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--models-dir", type=Path, metavar="DIR",
+                   help="a folder, one sub-folder per model role (inpaint/, controlnet_normal/, normals/, ...: "
+                        "docs/models.md)")
+    p.add_argument("--model", action="append", default=[], type=model_override, metavar="KEY=ID_OR_FOLDER",
+                   help="use this folder, or this hub id already on this machine, for a model role (repeatable)")
     p.add_argument("--events", choices=["text", "jsonl"], default="text", help="progress format on stderr")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -71,16 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     dg = sub.add_parser("digitize", help="photo -> textured avatar (OBJ+MTL+PNG, GLB, views, preview)")
     add_common(dg)
     dg.add_argument("--seed", type=int, default=0, help="same seed, same inputs -> same texture")
-    dg.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     dg.add_argument("--preset", choices=["fast", "quality"], default="fast")
     dg.add_argument("--inpainter", choices=["auto", "classical", "diffusion"], default="auto")
     dg.add_argument("--prompt", default="", help="words added to the inpainting prompt (diffusion only)")
     dg.add_argument("--negative-prompt", default="", help="negative prompt (diffusion only)")
     dg.add_argument("--fusion-iterations", type=int, help="texture optimisation steps (default: the preset's)")
-    dg.add_argument("--models-dir", type=Path, metavar="DIR",
-                    help="a folder, one sub-folder per model role (inpaint/, controlnet_normal/, ...: docs/models.md)")
-    dg.add_argument("--model", action="append", default=[], type=model_override, metavar="KEY=ID_OR_FOLDER",
-                    help="use this folder, or this hub id already on this machine, for a model role (repeatable)")
     dg.add_argument("--steps", type=positive_int, metavar="N", help="diffusion steps per view (default: the preset's)")
     dg.add_argument("--offload", action="store_true",
                     help="CUDA: keep only the running model on the GPU (for GPUs with little memory)")
@@ -103,17 +104,16 @@ def photos_in(folder: Path) -> list[Path]:
 def run_one(args, photo: Path, out: Path, progress) -> None:
     from . import pipeline
 
-    common = dict(height_m=args.height, mesh_path=args.mesh, segmenter=args.segmenter, rasterizer=args.rasterizer)
+    common = dict(height_m=args.height, mesh_path=args.mesh, segmenter=args.segmenter, rasterizer=args.rasterizer,
+                  device=args.device, models_dir=args.models_dir, models=args.model)
     if args.command == "shape":
         pipeline.run_shape(photo, out, pipeline.ShapeOptions(**common), progress)
         what = "mesh.obj, mask.png, maps/, result.json"
     else:
-        options = pipeline.DigitizeOptions(**common, preset=args.preset, seed=args.seed, device=args.device,
-                                           inpainter=args.inpainter, prompt=args.prompt,
-                                           negative_prompt=args.negative_prompt,
-                                           fusion_iterations=args.fusion_iterations, models_dir=args.models_dir,
-                                           models=args.model, diffusion_steps=args.steps, offload=args.offload,
-                                           resume=args.resume)
+        options = pipeline.DigitizeOptions(**common, preset=args.preset, seed=args.seed, inpainter=args.inpainter,
+                                           prompt=args.prompt, negative_prompt=args.negative_prompt,
+                                           fusion_iterations=args.fusion_iterations, diffusion_steps=args.steps,
+                                           offload=args.offload, resume=args.resume)
         pipeline.run_digitize(photo, out, options, progress)
         what = "preview.png, avatar.glb, mesh.obj + texture.png, views/, result.json"
     if not args.events == "jsonl":

@@ -31,8 +31,8 @@ from .outputs import staged_output_dir, write_json, write_png
 from .presets import PRESETS, Preset
 from .progress import Progress
 from .raster import get_rasterizer, load_maps, save_maps
-from .shape.silhouette import DEFAULT_TARGET_FACES, SilhouetteShape
-from .shape.user_mesh import UserMeshShape
+from .shape.normals_shape import choose_shape_estimator
+from .shape.silhouette import DEFAULT_TARGET_FACES
 from .uv.atlas import PaddingPlan, UVAtlas, unwrap
 from .views import DEFAULT_VIEWS, view_cameras
 
@@ -48,19 +48,20 @@ class ShapeOptions:
     rasterizer: str = "auto"
     target_faces: int = DEFAULT_TARGET_FACES  # of the reconstructed body (a user's mesh is kept as it is)
     keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
+    # The learned models (the shape stage's normals; digitize's inpainter) and where they run.
+    device: str = "auto"
+    models_dir: Path | None = None  # one sub-folder per model role (docs/models.md)
+    models: list[str] = field(default_factory=list)  # "KEY=ID_OR_FOLDER" overrides of model roles
+    seed: int = 0
 
 
 @dataclass
 class DigitizeOptions(ShapeOptions):
     preset: str = "fast"
-    seed: int = 0
-    device: str = "auto"
     inpainter: str = "auto"
     prompt: str = ""
     negative_prompt: str = ""
     fusion_iterations: int | None = None  # None: the preset's
-    models_dir: Path | None = None  # one sub-folder per model role (docs/models.md)
-    models: list[str] = field(default_factory=list)  # "KEY=ID_OR_FOLDER" overrides of model roles
     diffusion_steps: int | None = None  # None: the preset's
     offload: bool = False  # CUDA: keep only the running model on the GPU
     maps_path: Path | None = None  # maps rendered elsewhere (Blender) for the view set, instead of ours
@@ -105,11 +106,17 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
         progress.warning(note) if seg.method == "grabcut" else progress.emit("log", note)
 
     with progress.stage("shape", 2, total, "building the body mesh"):
-        if options.mesh_path:
-            estimator = UserMeshShape(options.mesh_path)
-        else:
-            estimator = SilhouetteShape(target_faces=options.target_faces)
-        shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m)
+        # A user's mesh, else the learned normals when the `normals` model is on disk, else the
+        # silhouette (docs/models.md).
+        estimator, close = choose_shape_estimator(options.mesh_path, options.target_faces,
+                                                  models_dir=options.models_dir, models=options.models,
+                                                  device=options.device, seed=options.seed)
+        try:
+            shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m)
+        finally:
+            close()
+    if shape.fallback_why:  # weights there but failing: a warning; simply absent: a log line (and `fallbacks`)
+        progress.warning(shape.fallback_why) if shape.fallback_failed else progress.emit("log", shape.fallback_why)
 
     if options.keep_mesh_uvs and shape.mesh.has_uv:
         atlas = UVAtlas(shape.mesh, PaddingPlan.for_resolution(options.texture_resolution), charts=0, utilization=0.0)
@@ -369,9 +376,9 @@ def fallbacks(body: Body, *, inpainter: str | None = None, inpainter_notes=(), p
                     "why": "the bundled person segmenter (mediapipe) is not available"})
     if body.shape.method == "silhouette":
         out.append({"part": "shape", "used": "silhouette inflation",
-                    "why": "no learned shape model is used yet; the depth profile is estimated from the outline"})
+                    "why": body.shape.fallback_why or "the depth profile is estimated from the outline"})
     if inpainter == "classical":
-        out.append({"part": "inpainting", "used": "classical (push-pull + OpenCV Telea)",
+        out.append({"part": "inpainting", "used": "classical (nearest seen surface at the same height)",
                     "why": " ".join(inpainter_notes) or "chosen with --inpainter classical"})
     if perceptual and not perceptual.startswith("lpips"):
         out.append({"part": "fusion perceptual loss", "used": perceptual, "why": " ".join(perceptual_notes)})

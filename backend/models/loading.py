@@ -1,4 +1,5 @@
-"""Load the diffusion models from local folders: safetensors only, offline, no remote code.
+"""Load the diffusion models (the inpainter's, the normals estimator) from local folders: safetensors only,
+offline, no remote code.
 
 Every `from_pretrained` here gets a folder that `registry.ModelSources.resolve` found on
 disk, `use_safetensors=True` (a folder with only pickled .bin weights is refused) and
@@ -124,3 +125,22 @@ def load_inpaint_pipeline(inpaint: Path, controlnets: dict[str, Path], device: s
 
 def clear_cache() -> None:
     _CACHE.clear()
+
+
+def load_normals_pipeline(folder: Path, device: str = "cpu"):
+    """A Marigold normals pipeline folder -> a MarigoldNormalsPipeline on `device` (not cached).
+
+    The shape stage runs it once per photo, before the inpainter's views, so it is not kept in
+    memory after that (the caller drops it); same rules as above: safetensors only, offline,
+    local files only, the class named here, fp16 on CUDA and fp32 on the CPU.
+    """
+    quiet_libraries()
+    from diffusers import MarigoldNormalsPipeline
+
+    with offline():
+        pipe = MarigoldNormalsPipeline.from_pretrained(
+            str(folder), use_safetensors=True, local_files_only=True, trust_remote_code=False,
+            dtype=dtype_for(device))
+    pipe.set_progress_bar_config(disable=True)
+    pipe.to(device)
+    return pipe

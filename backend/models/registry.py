@@ -60,7 +60,7 @@ ROLES: dict[str, ModelRole] = {r.key: r for r in (
               "ControlNet 1.1 segmentation guidance, fed the silhouette as ADE20K's person class (optional)",
               "OpenRAIL", False),
     ModelRole("normals", PIPELINE, "prs-eth/marigold-normals-v1-1",
-              "Marigold normals estimator (registered for a later learned shape cue; not used yet)",
+              "Marigold normals estimator (the shape stage's front relief: nose, chest, folds)",
               "RAIL++-M (weights)", False),
 )}
 
@@ -221,5 +221,7 @@ def missing_note(keys: Iterable[str], sources: ModelSources) -> str:
     keys = list(keys)
     names = ", ".join(f"{k} ({ROLES[k].default_id})" for k in keys)
     where = f"{sources.models_dir}/<role>/ or " if sources.models_dir else ""
+    # A plain `--models` fetches the default roles only; the others must be named.
+    how = GET_MODELS if all(ROLES[k].download_by_default for k in keys) else f"{GET_MODELS} {','.join(keys)}"
     return (f"missing model weights for {names}: looked in {where}{sources.cache}/<role>/; "
-            f"get them once with `{GET_MODELS}`")
+            f"get them once with `{how}`")

@@ -21,6 +21,10 @@ class ShapeResult:
     camera: Camera  # the input view, in working-image pixels
     method: str
     notes: list[str] = field(default_factory=list)
+    # Why a learned shape model that could have run did not (missing weights, a failed load or
+    # prediction), in plain words for result.json's `fallbacks`; "" when nothing was given up.
+    fallback_why: str = ""
+    fallback_failed: bool = False  # the model was there but failed (a warning), rather than absent (a log line)
 
 
 class ShapeEstimator(Protocol):

@@ -3,9 +3,13 @@
 Front and back surfaces are the inflated silhouette (see inflate.py) pushed toward and
 away from the camera; they share the outline's vertices, so the mesh is closed and
 manifold by construction, and seen from the input camera it covers exactly the mask.
+Estimators with a better idea of the depth (normals_shape.py) keep this construction and
+give their own front and back depth maps (`surface_depths`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,11 +17,12 @@ from ..conventions import ORTHOGRAPHIC, Camera, look_at
 from ..mesh import Mesh
 from .base import ShapeResult
 from .inflate import compress_half_depth, half_depth_pixels, sample_bilinear
-from .triangulate import triangulate_mask
+from .triangulate import PlanarMesh, triangulate_mask
 
 # Faces of the closed mesh (front + back); the foundation asks for 20k-100k.
 DEFAULT_TARGET_FACES = 40_000
 CAMERA_DISTANCE_M = 10.0
+SILHOUETTE_NOTE = "shape from the silhouette only (no learned shape model)"
 
 
 def front_camera(width: int, height: int, metres_per_px: float, u_axis: float, v_feet: float,
@@ -32,11 +37,64 @@ def front_camera(width: int, height: int, metres_per_px: float, u_axis: float, v
     return Camera(w2c, width, height, f, f, u_axis, v_feet - zc * f, ORTHOGRAPHIC, "input", 0.0, 0.0)
 
 
+def inflation_depth(mask: np.ndarray, metres_per_px: float, height_m: float) -> np.ndarray:
+    """The silhouette's half-depth map in metres (0 outside the mask)."""
+    return compress_half_depth(half_depth_pixels(mask) * metres_per_px, height_m)
+
+
+def closed_mesh(planar: PlanarMesh, front: np.ndarray, back: np.ndarray, metres_per_px: float, u_axis: float,
+                v_feet: float) -> Mesh:
+    """Front and back height fields over one planar triangulation, sewn along the outline.
+
+    `front`, `back`: per planar vertex, metres toward the camera (front) and away from it
+    (back) from the plane y = 0; both are forced to 0 on the outline, which both surfaces share.
+    The caller keeps front + back >= 0, so the two surfaces never cross.
+    """
+    pts, m = planar.points, metres_per_px
+    front = np.where(planar.boundary, 0.0, front)
+    back = np.where(planar.boundary, 0.0, back)
+    x = (pts[:, 0] - u_axis) * m
+    z = (v_feet - pts[:, 1]) * m
+    n = len(pts)
+    interior = np.flatnonzero(~planar.boundary)
+    back_index = np.arange(n)
+    back_index[interior] = n + np.arange(interior.size)
+
+    # Front surface faces the camera at -Y; back surface at +Y shares the outline.
+    vertices = np.vstack([np.stack([x, -front, z], axis=1),
+                          np.stack([x[interior], back[interior], z[interior]], axis=1)])
+
+    # Planar triangles are CCW in (u, v) with v down, i.e. clockwise seen from the
+    # camera (u right, z up): reverse them for the front, keep them for the back.
+    tris = planar.triangles
+    faces = np.vstack([tris[:, [0, 2, 1]], back_index[tris]])
+    return Mesh(vertices, faces.astype(np.int64))
+
+
+@dataclass
+class SurfaceDepths:
+    """Front and back depth maps over the working image, metres, 0 outside the mask (see closed_mesh)."""
+
+    front: np.ndarray
+    back: np.ndarray
+    method: str
+    notes: list[str] = field(default_factory=list)
+    fallback_why: str = ""  # see ShapeResult
+    fallback_failed: bool = False
+
+
 class SilhouetteShape:
     name = "silhouette"
 
-    def __init__(self, target_faces: int = DEFAULT_TARGET_FACES):
+    def __init__(self, target_faces: int = DEFAULT_TARGET_FACES, fallback_why: str = "", fallback_failed: bool = False):
         self.target_faces = target_faces
+        self.fallback_why = fallback_why  # why a learned shape model is not used, if one could have been
+        self.fallback_failed = fallback_failed
+
+    def surface_depths(self, rgb, mask: np.ndarray, metres_per_px: float, height_m: float,
+                       body_height_px: float) -> SurfaceDepths:
+        d = inflation_depth(mask, metres_per_px, height_m)
+        return SurfaceDepths(d, d, self.name, [SILHOUETTE_NOTE], self.fallback_why, self.fallback_failed)
 
     def estimate(self, rgb, mask, *, height_m: float) -> ShapeResult:
         mask = np.asarray(mask, bool)
@@ -48,27 +106,9 @@ class SilhouetteShape:
         rows, cols = np.nonzero(mask)
         u_axis = cols.mean() + 0.5  # the body's axis: the mask's centroid column
 
-        half_depth = compress_half_depth(half_depth_pixels(mask) * m, height_m)
-        d = sample_bilinear(half_depth, pts)
-        d[planar.boundary] = 0.0
-
-        x = (pts[:, 0] - u_axis) * m
-        z = (v_feet - pts[:, 1]) * m
-        n = len(pts)
-        interior = np.flatnonzero(~planar.boundary)
-        back_index = np.arange(n)
-        back_index[interior] = n + np.arange(interior.size)
-
-        # Front surface faces the camera at -Y; back surface at +Y shares the outline.
-        front = np.stack([x, -d, z], axis=1)
-        back = np.stack([x[interior], d[interior], z[interior]], axis=1)
-        vertices = np.vstack([front, back])
-
-        # Planar triangles are CCW in (u, v) with v down, i.e. clockwise seen from the
-        # camera (u right, z up): reverse them for the front, keep them for the back.
-        tris = planar.triangles
-        faces = np.vstack([tris[:, [0, 2, 1]], back_index[tris]])
-        mesh = Mesh(vertices, faces.astype(np.int64))
+        depths = self.surface_depths(rgb, mask, m, height_m, v_feet - v_top)
+        front, back = sample_bilinear(depths.front, pts), sample_bilinear(depths.back, pts)
+        mesh = closed_mesh(planar, front, np.maximum(back, -front), m, u_axis, v_feet)
 
         cam = front_camera(mask.shape[1], mask.shape[0], m, u_axis, v_feet, height_m)
-        return ShapeResult(mesh, cam, self.name, ["shape from the silhouette only (no learned shape model)"])
+        return ShapeResult(mesh, cam, depths.method, depths.notes, depths.fallback_why, depths.fallback_failed)

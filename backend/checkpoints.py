@@ -7,10 +7,12 @@
 
 The folder is `.NAME.resume/` next to `NAME` (hidden, like the staging folder). Only what is
 slow to redo is kept: the synthesized views (minutes with diffusion) and the fused texture.
-The stages before them (intake, shape, UVs, maps: seconds) are recomputed on resume; they are
-deterministic, and a digest of the mesh guards that assumption: if the rebuilt mesh differs,
-the checkpoint is not used. Everything is plain NumPy archives and JSON (no pickles), written
-under a temporary name and renamed, so a kill mid-write leaves the previous checkpoint intact.
+The stages before them (intake, shape, UVs, maps: seconds without the `normals` model, a
+minute or more with it on a CPU) are recomputed on resume; they are deterministic on the CPU,
+and a digest of the mesh guards that assumption: if the rebuilt mesh differs (fp16 normals on
+a GPU need not repeat bit for bit), the checkpoint is not used and the run starts over.
+Everything is plain NumPy archives and JSON (no pickles), written under a temporary name and
+renamed, so a kill mid-write leaves the previous checkpoint intact.
 
 A run without --resume starts over and replaces any checkpoint at its first save. A run that
 fails on bad input removes its own checkpoint (there is nothing to resume) but leaves one
@@ -30,16 +32,19 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2  # 2: the back view may be redrawn by the diffusion model (`redrawn`)
 VIEW_ARRAYS = ("image", "known", "inpainted")
 
 
 def run_key(photo_path: Path, options) -> str:
-    """What a checkpoint is valid for: the photo's bytes, every option, the checkpoint format."""
+    """What a checkpoint is valid for: the photo's bytes, every option and the preset's values
+    behind them, the checkpoint format."""
     h = hashlib.sha256()
     photo_path = Path(photo_path)
     h.update(photo_path.read_bytes() if photo_path.is_file() else str(photo_path).encode())
     settings = {k: v for k, v in asdict(options).items() if k != "resume"}
+    if hasattr(options, "resolved_preset"):  # a preset's values may change between versions, its name not
+        settings["preset_values"] = asdict(options.resolved_preset())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     h.update(f"format {FORMAT}".encode())
     return h.hexdigest()

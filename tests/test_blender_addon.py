@@ -286,6 +286,42 @@ def test_addon_import_stays_light(user_dir):
     assert "OK" in out
 
 
+def test_mesh_arrays_go_straight_into_blenders_attributes(user_dir):
+    """mesh_data writes positions and corner vertices into the attributes that hold them (the fast
+    path that keeps the mesh's timer tick short), and the mesh comes out as given, seams and all."""
+    out = run_bpy(
+        """
+        import numpy as np
+        import bpy
+        from blender_addon import mesh_data
+
+        calls = []
+        original = mesh_data._fill
+        def spy(me, attribute, field, values, collection, prop):
+            attr = me.attributes.get(attribute)
+            calls.append((attribute, attr is not None and len(attr.data) == len(collection)))
+            original(me, attribute, field, values, collection, prop)
+        mesh_data._fill = spy
+        verts = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0.5, 0.5, 1]], np.float32)
+        tris = np.array([[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4], [0, 2, 1], [0, 3, 2]])
+        uv = np.random.default_rng(0).uniform(size=(len(tris) * 3, 2)).astype(np.float32)
+        me = mesh_data.mesh_from_triangles("m", verts, tris, uv)
+        assert calls == [("position", True), (".corner_vert", True)], calls
+        co = np.empty(len(verts) * 3, np.float32)
+        me.vertices.foreach_get("co", co)
+        lv = np.empty(len(tris) * 3, np.int32)
+        me.loops.foreach_get("vertex_index", lv)
+        got_uv = np.empty(len(uv) * 2, np.float32)
+        me.uv_layers[0].uv.foreach_get("vector", got_uv)
+        assert np.allclose(co, verts.ravel()) and (lv == tris.ravel()).all() and np.allclose(got_uv, uv.ravel())
+        assert len(me.edges) == 9 and not me.validate(verbose=False)  # edges made, nothing to repair
+        print("OK")
+        """,
+        user_dir,
+    )
+    assert "OK" in out
+
+
 def test_paths_find_backend_in_checkout():
     paths = _load("blender_addon_paths_under_test", ROOT / "blender_addon" / "paths.py")
     assert paths.BUNDLE_DIR == build_extension.BUNDLE_DIR

@@ -254,10 +254,18 @@ report["collections_same_after_failures"] = sorted(bpy.data.collections.keys()) 
 
 # A digitize followed by the timer to the end: the result is built a piece per tick.
 s.photo_path = photo
+bpy.ops.ed.undo_push(message="before the async digitize")
+objects_before_async = sorted(o.name for o in bpy.context.scene.objects)
 report["async_digitize_start"] = sorted(bpy.ops.digitize.from_photo(wait=False))
 report["async_digitize_ticks_ms"] = drive_timer()
 report["async_digitize"] = [job_runner.LAST.state, job_runner.LAST.error, job_runner.LAST.finish_seconds * 1000]
 report["async_digitize_object"] = bool(scene.digitize.result_object)
+report["async_new_objects"] = sorted(set(o.name for o in bpy.context.scene.objects) - set(objects_before_async))
+# The timer pushed one undo step when the result was complete: Undo takes all of it away.
+bpy.ops.ed.undo()
+report["async_after_undo"] = sorted(o.name for o in bpy.context.scene.objects) == objects_before_async
+bpy.ops.ed.redo()  # and Redo brings it back: the step was the timer's, not an earlier one
+report["async_after_redo"] = sorted(set(o.name for o in bpy.context.scene.objects) - set(objects_before_async))
 report["heavy_modules"] = heavy_modules()
 blender_addon.unregister()
 (out / "report.json").write_text(json.dumps(report))
@@ -390,7 +398,11 @@ def test_export_glb_and_fbx_embed_the_texture(flow):
     image = meshes[0].visual.material.baseColorTexture
     assert image is not None and image.size == (1024, 1024)
     assert fbx.stat().st_size > 300_000  # the embedded texture PNG alone is several hundred kB
-    assert b"texture.png" in fbx.read_bytes() or b"person_texture" in fbx.read_bytes()
+    data = fbx.read_bytes()
+    assert b"texture.png" in data or b"person_texture" in data
+    # The image itself is inside (FBX's Video/Content), not only its file name: a whole PNG.
+    start = data.find(b"\x89PNG\r\n\x1a\n")
+    assert start >= 0 and data.find(b"IEND", start) > start + 100_000
     assert r["selection_after_export"] == ["person"]  # the selection is restored
 
 
@@ -429,6 +441,9 @@ def test_an_async_digitize_builds_its_result_over_several_short_ticks(async_run)
     state, error, build_ms = r["async_digitize"]
     assert state == "done", error
     assert r["async_digitize_object"]
+    assert len(r["async_new_objects"]) > 1  # the mesh and its hidden view cameras
+    assert r["async_after_undo"]  # one Undo removes the whole result the timer built
+    assert r["async_after_redo"] == r["async_new_objects"]
     ticks = r["async_digitize_ticks_ms"]
     # Every tick, the result's build included, stays far from a wait on the job; the build took
     # more than one tick (it is split: mesh, material, each image, cameras).

@@ -22,7 +22,6 @@ from backend.errors import UserError
 from backend.models import registry
 from backend.models.download import plan_files
 from backend.models.random_weights import TINY, build_models
-from backend.models.random_weights import write_tokenizer as write_tiny_tokenizer  # noqa: F401 (other tests use it)
 from backend.presets import PRESETS
 from backend.synthesis import ClassicalInpainter, DiffusionInpainter, InpaintRequest, choose_inpainter
 from backend.synthesis.diffusion import (

@@ -10,6 +10,7 @@ connect for the whole file, and a test fails if anything tried.
 
 import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +30,8 @@ from backend.shape.normal_integration import (
 from backend.shape.normals_shape import LearnedNormalsShape, choose_shape_estimator
 from backend.shape.silhouette import SilhouetteShape, SurfaceDepths, inflation_depth
 from tests.test_shape import person_mask
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FACES = 12_000  # enough triangles for a 3 cm bump, few enough to be quick
 HEIGHT_M = 1.7
@@ -110,9 +113,12 @@ def test_the_priors_own_normals_give_back_the_prior():
 
 
 def test_marigold_frame_is_ours():
-    """diffusers names Marigold's frame x right, y up, z toward the viewer: every axis keeps its sign."""
-    pred = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.6, -0.8, 0.0]]])
-    assert np.allclose(marigold_to_camera(pred), pred)
+    """diffusers names Marigold's frame x right, y up, z toward the viewer: converted, a sphere's
+    normals in that frame (outward on the right half, up on the top half) score as ours at the rim."""
+    mask, normals, _ = hemisphere()
+    converted = marigold_to_camera(normals)
+    assert rim_agreement(converted, mask) > 0.8
+    assert converted[..., 2][mask].min() >= 0.0  # facing the viewer stays facing the camera
 
 
 # --- signs, through the rasteriser -----------------------------------------------------------------
@@ -186,8 +192,8 @@ def test_a_bump_toward_the_camera_comes_out_toward_the_camera(rendered):
 def test_rim_agreement_tells_our_convention_from_a_flipped_one(rendered):
     mask, normals = rendered["mask"], rendered["plain_normals"]
     assert rim_agreement(normals, mask) > 0.5
-    flipped = normals * np.array([-1.0, -1.0, 1.0])
-    assert rim_agreement(flipped, mask) < -0.5
+    for flip in ([-1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [1.0, -1.0, 1.0]):  # both axes, x alone, y alone
+        assert rim_agreement(normals * np.array(flip), mask) < -0.5, flip
     rng = np.random.default_rng(0)
     noise = rng.normal(size=normals.shape)
     assert abs(rim_agreement(noise, mask)) < 0.1
@@ -366,12 +372,16 @@ def test_shape_run_with_models_dir_uses_the_normals_model(tiny_dir, tmp_path, mo
     """The pipeline's wiring: `--models-dir DIR` with DIR/normals/ reaches the shape stage."""
     from PIL import Image
 
-    from backend import pipeline
-    from backend.cli import build_parser
+    from backend import cli, pipeline
 
-    args = build_parser().parse_args(["shape", "p.jpg", "--out", "o", "--models-dir", str(tiny_dir), "--device", "cpu",
-                                      "--model", f"normals={tiny_dir / 'normals'}"])
-    assert (args.models_dir, args.device, args.model) == (tiny_dir, "cpu", [f"normals={tiny_dir / 'normals'}"])
+    # The command line hands the model options to the shape stage.
+    seen = []
+    override = f"normals={tiny_dir / 'normals'}"
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "run_shape", lambda photo, out, options, progress=None: seen.append(options))
+        assert cli.main(["shape", str(ROOT / "samples" / "person.jpg"), "--out", str(tmp_path / "o"),
+                         "--models-dir", str(tiny_dir), "--device", "cpu", "--model", override]) == 0
+    assert (seen[0].models_dir, seen[0].device, seen[0].models) == (tiny_dir, "cpu", [override])
 
     # The tiny model's noise may fail the rim check; the wiring is what is tested, so predict a clean map.
     monkeypatch.setattr(MarigoldNormals, "predict", lambda self, rgb, mask: np.dstack(

@@ -26,8 +26,9 @@ ones (the overall thickness of the torso, which a monocular estimator cannot kno
 stay with the prior. Fed the prior's own normals, the solution is the prior; fed a flat normal
 map, it is the prior with its small-scale slopes flattened, which is what "flat" says.
 
-Trust: an edge's weight is nz^2 of its flatter end: where the surface turns away (nz -> 0) a
-small error in the normal is a large error in the slope (which is clamped, nz >= NZ_MIN).
+Trust: an edge's weight is nz^2 of its steeper end (the smaller nz of its two pixels): where
+the surface turns away (nz -> 0) a small error in the normal is a large error in the slope
+(which is clamped, nz >= NZ_MIN).
 Over the last RIM_BAND_PX pixels inside the outline the target slopes pass over from the
 normals' to the prior's: the estimator's outermost pixels are blurred with the background,
 and at the outline the silhouette knows better (the normal is perpendicular to the view
@@ -164,12 +165,15 @@ def integrate_with_prior(normals: np.ndarray, mask: np.ndarray, prior_px: np.nda
 
 
 def rim_agreement(normals: np.ndarray, mask: np.ndarray, band_px: float = 3.0) -> float:
-    """How well the normals' x/y agree with the outline, in [-1, 1].
+    """How well the normals' x and y agree with the outline, in [-1, 1]: the worse of the two axes.
 
     At a body's outline the surface turns away from the camera and its normal points outward,
-    away from the mask, in the image plane. Averaged over a thin band inside the outline, the
-    cosine between the predicted (nx, ny) and that outward direction is near +1 for a good
-    prediction in our convention, about 0 for noise, and near -1 when an axis is flipped.
+    away from the mask, in the image plane. Over a thin band inside the outline, each axis is
+    scored on its own: the cosine between the predicted unit directions' components along it
+    and the outward ones' (one vector entry per band pixel), near +1 for a good prediction in
+    our convention, about 0 for noise, near -1 when that axis is flipped. Per
+    axis, because a standing body's outline runs mostly up and down: a flipped y would barely
+    move a single cosine averaged over the whole outline.
     """
     mask = np.asarray(mask, bool)
     smooth = ndimage.gaussian_filter(mask.astype(np.float64), band_px)
@@ -185,5 +189,12 @@ def rim_agreement(normals: np.ndarray, mask: np.ndarray, band_px: float = 3.0) -
     ok = nxy > 1e-6
     if not ok.any():
         return 0.0
-    cos = (n[ok, 0] * out_x[band][ok] + n[ok, 1] * out_y[band][ok]) / (nxy[ok] * length[band][ok])
-    return float(np.mean(cos))
+    unit_n = n[ok, :2] / nxy[ok, None]
+    unit_out = np.stack([out_x[band][ok], out_y[band][ok]], axis=1) / length[band][ok, None]
+    scores = []
+    for axis in (0, 1):
+        a, b = unit_n[:, axis], unit_out[:, axis]
+        norm = np.sqrt(np.sum(a * a) * np.sum(b * b))
+        if norm > 1e-6:
+            scores.append(float(np.sum(a * b) / norm))
+    return min(scores) if scores else 0.0

@@ -161,8 +161,8 @@ class DiffusionInpainter:
                  back_refine_strength: float = 0.6):
         if steps < 1:
             raise ValueError("steps must be at least 1")
-        if not 0.0 <= back_refine_strength <= 1.0:
-            raise ValueError("back_refine_strength must lie in [0, 1]")
+        if not (back_refine_strength == 0.0 or 0.01 <= back_refine_strength <= 1.0):
+            raise ValueError("back_refine_strength must be 0 (no redraw) or lie in [0.01, 1]")
         self.loaded = loaded
         self.steps = int(steps)
         self.guidance_scale = float(guidance_scale)
@@ -237,7 +237,6 @@ class DiffusionInpainter:
         if not missing.any():
             return img.copy()
         known = sil & ~missing
-        h, w = missing.shape
         crop = person_crop(sil, self.margin)
         n, cell = self.resolution, self.loaded.latent_factor
 
@@ -252,18 +251,13 @@ class DiffusionInpainter:
             base[c_missing] = push_pull(c_img, c_known)[c_missing]
         else:
             base[c_missing] = np.float32(request.fallback_colour)
-        n_image = np.clip(resize(base, n), 0.0, 1.0)
-        n_missing = resize(c_missing.astype(np.float32), n) > 0.0  # any coverage: regenerate it
-        n_mask = latent_cell_mask(ndimage.binary_dilation(n_missing), cell)
-        controls = [resize(c, n) for c in self.control_images(crop.cut(request.normal, 0.0), c_sil)]
+        n_image, n_mask, controls = self._model_inputs(base, c_missing, c_sil, crop.cut(request.normal, 0.0))
 
         prompt, negative = self.prompts(request)
         made = self._generate(n_image, n_mask, controls, prompt, negative, request.seed)
 
         # Back to the image: only the missing pixels change.
-        full = img.copy()
-        ys, xs, cy, cx = crop.overlap(h, w)
-        full[ys, xs] = np.clip(resize(made, crop.size), 0.0, 1.0)[cy, cx]
+        full = self._paste(img, made, crop)
         out = img.copy()
         if known.any():
             feather = max(2.0, cell * crop.size / n)
@@ -287,23 +281,33 @@ class DiffusionInpainter:
         sil = np.asarray(request.silhouette, bool)
         if self.back_refine_strength <= 0.0 or not sil.any():
             return img.copy()
-        h, w = sil.shape
         crop = person_crop(sil, self.margin)
-        n, cell = self.resolution, self.loaded.latent_factor
         c_sil = crop.cut(sil, False)
         base = np.where(c_sil[..., None], crop.cut(img, 1.0), 1.0).astype(np.float32)
-        n_image = np.clip(resize(base, n), 0.0, 1.0)
-        n_mask = latent_cell_mask(ndimage.binary_dilation(resize(c_sil.astype(np.float32), n) > 0.0), cell)
-        controls = [resize(c, n) for c in self.control_images(crop.cut(request.normal, 0.0), c_sil)]
+        n_image, n_mask, controls = self._model_inputs(base, c_sil, c_sil, crop.cut(request.normal, 0.0))
         prompt, negative = self.prompts(request)
         made = self._generate(n_image, n_mask, controls, f"{prompt}, {BACK_PROMPT}",
                               f"{negative}, {BACK_NEGATIVE_PROMPT}", request.seed, strength=self.back_refine_strength)
-        full = img.copy()
-        ys, xs, cy, cx = crop.overlap(h, w)
-        full[ys, xs] = np.clip(resize(made, crop.size), 0.0, 1.0)[cy, cx]
+        full = self._paste(img, made, crop)
         out = img.copy()
         out[sil] = full[sil]
         return out
+
+    def _model_inputs(self, base: np.ndarray, c_regenerate: np.ndarray, c_sil: np.ndarray, c_normal: np.ndarray):
+        """Crop-sized arrays -> the pipeline's inputs at its native size: image, latent-aligned mask, controls."""
+        n, cell = self.resolution, self.loaded.latent_factor
+        n_image = np.clip(resize(base, n), 0.0, 1.0)
+        n_regenerate = resize(c_regenerate.astype(np.float32), n) > 0.0  # any coverage: regenerate it
+        n_mask = latent_cell_mask(ndimage.binary_dilation(n_regenerate), cell)
+        controls = [resize(c, n) for c in self.control_images(c_normal, c_sil)]
+        return n_image, n_mask, controls
+
+    def _paste(self, img: np.ndarray, made: np.ndarray, crop: Crop) -> np.ndarray:
+        """The model's output (native size) resized back into a copy of the whole view at the crop."""
+        full = img.copy()
+        ys, xs, cy, cx = crop.overlap(*img.shape[:2])
+        full[ys, xs] = np.clip(resize(made, crop.size), 0.0, 1.0)[cy, cx]
+        return full
 
 
 def steps_for_strength(steps: int, strength: float) -> int:

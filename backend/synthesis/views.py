@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from ..raster import ViewMaps
 from .back_view import HeadRegion, classical_back_view, find_head, front_only_details
-from .inpaint import Inpainter, InpaintRequest
+from .inpaint import ClassicalInpainter, Inpainter, InpaintRequest
 from .multiview import BACK_TRUST, PHOTO_TRUST, SynthesizedView, finish_view
 
 # Photo pixels this close to the silhouette mix in background colour: leave them to the inpainter.
@@ -62,13 +62,16 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
     known &= ~front_only_details(working.rgb, known, landmarks)
     image, filled, _ = classical_back_view(maps, working.rgb, known, camera, head)
     fallback = photo_view.image[known].mean(axis=0) if known.any() else (0.5, 0.5, 0.5)
-    view = finish_view(maps, image, maps.mask & ~filled, inpainter, seed=seed, trust=BACK_TRUST,
-                       fallback_colour=fallback, prompt_extra=options.prompt, negative_prompt=options.negative_prompt)
     refine = getattr(inpainter, "refine_back", None)
-    if refine is not None and view.known.any():
+    # When the model redraws the whole body anyway, its holes only seed the redraw's start:
+    # the classical fill does that in a fraction of a second instead of a full diffusion call.
+    hole_filler = ClassicalInpainter() if refine is not None else inpainter
+    view = finish_view(maps, image, maps.mask & ~filled, hole_filler, seed=seed, trust=BACK_TRUST,
+                       fallback_colour=fallback, prompt_extra=options.prompt, negative_prompt=options.negative_prompt)
+    if refine is not None and maps.mask.any():
         t0 = time.perf_counter()
-        req = InpaintRequest(view.image, np.zeros_like(maps.mask), maps.mask, maps.normal, 180.0, 0.0, seed=seed + 7,
-                             prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
+        req = InpaintRequest(view.image, np.zeros_like(maps.mask), maps.mask, maps.normal, 180.0, 0.0,
+                             seed=seed, prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
                              fallback_colour=tuple(fallback), position=maps.position)
         view.image = np.where(maps.mask[..., None], refine(req), 0.0).astype(np.float32)
         spent = time.perf_counter() - t0

@@ -51,6 +51,16 @@ def model_override(text: str) -> str:
     return text
 
 
+def view_schedule(text: str) -> str:
+    from .views import parse_views
+
+    try:
+        parse_views(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("photo", type=Path, help="photo of one person (JPEG, PNG, ...), or a folder of photos")
     p.add_argument("--out", type=Path, required=True,
@@ -66,6 +76,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
                         "docs/models.md)")
     p.add_argument("--model", action="append", default=[], type=model_override, metavar="KEY=ID_OR_FOLDER",
                    help="use this folder, or this hub id already on this machine, for a model role (repeatable)")
+    p.add_argument("--views", default="default", type=view_schedule, metavar="SCHEDULE",
+                   help="view schedule: default (the paper's 8 views + 4 from above/below), paper (its 8), or the "
+                        "views after the input in order, e.g. 180,45,-45,90,-90,135,-135,0@60 (AZIMUTH[@ELEVATION])")
     p.add_argument("--events", choices=["text", "jsonl"], default="text", help="progress format on stderr")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -105,7 +118,7 @@ def run_one(args, photo: Path, out: Path, progress) -> None:
     from . import pipeline
 
     common = dict(height_m=args.height, mesh_path=args.mesh, segmenter=args.segmenter, rasterizer=args.rasterizer,
-                  device=args.device, models_dir=args.models_dir, models=args.model)
+                  device=args.device, models_dir=args.models_dir, models=args.model, views=args.views)
     if args.command == "shape":
         pipeline.run_shape(photo, out, pipeline.ShapeOptions(**common), progress)
         what = "mesh.obj, mask.png, maps/, result.json"

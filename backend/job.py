@@ -15,7 +15,7 @@ from .progress import Progress
 COMMANDS = ("digitize", "retexture")
 OPTION_KEYS = {"preset", "seed", "height_m", "device", "inpainter", "prompt", "negative_prompt",
                "fusion_iterations", "segmenter", "rasterizer", "models_dir", "models", "diffusion_steps", "offload",
-               "resume"}
+               "resume", "views"}
 
 
 class TeeStream:

@@ -34,7 +34,7 @@ from .raster import get_rasterizer, load_maps, save_maps
 from .shape.normals_shape import choose_shape_estimator
 from .shape.silhouette import DEFAULT_TARGET_FACES
 from .uv.atlas import PaddingPlan, UVAtlas, unwrap
-from .views import DEFAULT_VIEWS, view_cameras
+from .views import parse_views, view_cameras
 
 
 @dataclass
@@ -48,6 +48,7 @@ class ShapeOptions:
     rasterizer: str = "auto"
     target_faces: int = DEFAULT_TARGET_FACES  # of the reconstructed body (a user's mesh is kept as it is)
     keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
+    views: str = "default"  # the view schedule (`backend.views.parse_views`)
     # The learned models (the shape stage's normals; digitize's inpainter) and where they run.
     device: str = "auto"
     models_dir: Path | None = None  # one sub-folder per model role (docs/models.md)
@@ -156,7 +157,7 @@ def run_shape(photo_path: Path, out_dir: Path, options: ShapeOptions, progress: 
     with staged_output_dir(out_dir) as tmp:
         body = build_body(photo_path, options, progress, total)
         with progress.stage("raster", 4, total, "rendering normal, silhouette, UV and depth maps"):
-            cameras = view_cameras(body.mesh, DEFAULT_VIEWS, options.map_resolution)
+            cameras = view_cameras(body.mesh, parse_views(options.views), options.map_resolution)
             maps = rasterizer.render(body.mesh, cameras)
 
         with progress.stage("write", 5, total, "writing the results"):
@@ -224,7 +225,7 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
                 input_maps = rasterizer.render(body.mesh, [body.shape.camera])[0]
                 view_maps = back_view_first(load_maps(options.maps_path))
             else:
-                cameras = view_cameras(body.mesh, DEFAULT_VIEWS[1:], preset.view_resolution)
+                cameras = view_cameras(body.mesh, parse_views(options.views)[1:], preset.view_resolution)
                 input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
 
         restored = checkpoints.load_views([input_maps, *view_maps], digest) if checkpoints.created else None

@@ -29,6 +29,38 @@ class View:
 PAPER_VIEWS = (View(0), View(180), View(45), View(-45), View(90), View(-90), View(135), View(-135))
 COVER_VIEWS = (View(0, 60), View(180, 60), View(0, -60), View(180, -60))
 DEFAULT_VIEWS = PAPER_VIEWS + COVER_VIEWS
+NAMED_SCHEDULES = {"default": DEFAULT_VIEWS, "paper": PAPER_VIEWS}
+
+
+def parse_views(spec: str) -> tuple[View, ...]:
+    """A view schedule from `--views`: a name (default: the paper's 8 views + 4 from above and below;
+    paper: the paper's 8), or the views after the input, in visiting order, comma-separated, each
+    AZIMUTH or AZIMUTH@ELEVATION in degrees, the first being 180 (the initial back view), e.g.
+    "180,45,-45,90,-90,135,-135,0@60". The input view (azimuth 0) always comes first by itself."""
+    from .errors import UserError
+
+    text = str(spec).strip()
+    if text in NAMED_SCHEDULES:
+        return NAMED_SCHEDULES[text]
+    hint = f"--views wants {' or '.join(NAMED_SCHEDULES)}, or a list like \"180,45,-45,90,-90,0@60\""
+    views = []
+    for item in text.split(","):
+        az, _, el = item.strip().partition("@")
+        try:
+            view = View(float(az), float(el) if el else 0.0)
+        except ValueError:
+            raise UserError(f"{hint}; {item.strip()!r} is not AZIMUTH or AZIMUTH@ELEVATION") from None
+        if not (np.isfinite(view.azimuth_deg) and np.isfinite(view.elevation_deg)
+                and -90.0 < view.elevation_deg < 90.0):
+            raise UserError(f"{hint}; {item.strip()!r}: finite degrees, the elevation strictly between -90 and 90")
+        azimuth = (view.azimuth_deg + 180.0) % 360.0 - 180.0  # in (-180, 180], so 180 and -180 are one view
+        views.append(View(180.0 if azimuth == -180.0 else azimuth, view.elevation_deg))
+    if not views or (views[0].azimuth_deg, views[0].elevation_deg) != (180.0, 0.0):
+        raise UserError(f"{hint}; the first view must be 180 (the initial back view, made from the photo)")
+    names = [v.name for v in views]
+    if len(set(names)) != len(names) or View(0).name in names:
+        raise UserError(f"{hint}; each view once, and not 0 (the input view comes first by itself)")
+    return (View(0), *views)
 
 
 def framing(mesh: Mesh) -> tuple[np.ndarray, float]:

@@ -135,6 +135,9 @@ def fuse_texture(mesh: Mesh, views: list[FusionView], plan: PaddingPlan, *, iter
         timings["optimize"] = res.seconds
         timings["per_iteration"] = res.seconds / max(res.iterations, 1)
         texture, losses, done = res.texture, res.losses, res.iterations
+        if res.best_step >= 0:
+            notes.append(f"the optimisation ended above its best loss: the texture from before step "
+                         f"{res.best_step + 1} of {res.iterations} is kept (loss {losses[-1]:.4f})")
         # Every texel a counted pixel's bilinear lookup touches was optimised: it has colour now.
         seen |= splat.coverage > EPS
     elif views:

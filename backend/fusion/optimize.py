@@ -12,7 +12,8 @@ grid y = 1 - 2v because texture row 0 is the top, v = 1). Per view:
 and the total is sum_v loss_weight_v * loss_v. The texture is optimised as a logit
 (texture = sigmoid(param)), so it stays in [0, 1] without clamping, with Adam
 (lr 0.1, betas (0.9, 0.999)) as in the paper, but with a warm-up + cosine-decay learning-rate
-schedule by default (see lr_schedule).
+schedule by default (see lr_schedule), and the texture with the lowest loss seen is returned
+(a handful of steps at full rate can end above the closed-form start).
 
 Everything a view needs (grid, mask, composited target, the perceptual loss's target
 side) is computed once before the loop. On the CPU the result is bit-identical for the
@@ -154,6 +155,7 @@ class OptimizeResult:
     losses: list[float]  # loss before each step, then the full loss of the returned texture
     iterations: int
     seconds: float
+    best_step: int = -1  # the step whose texture was returned, when an earlier one beat the last (-1: the last)
 
 
 def optimize_texture(init: np.ndarray, tensors: Sequence[ViewTensors], *, iterations: int = 100, lr: float = 0.1,
@@ -178,6 +180,10 @@ def optimize_texture(init: np.ndarray, tensors: Sequence[ViewTensors], *, iterat
     if n == 0 or iterations <= 0:
         return OptimizeResult(np.asarray(init, np.float32).copy(), losses, 0, time.perf_counter() - t0)
     k = n if views_per_step is None else max(1, min(int(views_per_step), n))
+    # The texture with the lowest full loss seen so far (the loss of step `it` is that of the
+    # texture before it). Few steps at Adam's full rate can end worse than the closed-form start
+    # (measured: 1 step took the sample's loss from 0.12 to 0.99): the result is never worse.
+    best_loss, best_param, best_step = float("inf"), None, -1
     for it in range(iterations):
         if k < n:
             subset = sorted(torch.randperm(n, generator=gen)[:k].tolist())
@@ -192,6 +198,8 @@ def optimize_texture(init: np.ndarray, tensors: Sequence[ViewTensors], *, iterat
         for i in subset:
             loss = loss + view_loss(texture, tensors[i], l1_weight, perceptual)
         loss = loss * scale
+        if k == n and float(loss.detach()) < best_loss:
+            best_loss, best_param, best_step = float(loss.detach()), param.detach().clone(), it
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))  # the loss before this step (a subset estimate if k < n)
@@ -199,6 +207,11 @@ def optimize_texture(init: np.ndarray, tensors: Sequence[ViewTensors], *, iterat
             progress(it + 1, iterations, float(loss.detach()))
     with torch.no_grad():
         texture = torch.sigmoid(param)
-        losses.append(float(total_loss(texture, tensors, l1_weight, perceptual)))
+        final = float(total_loss(texture, tensors, l1_weight, perceptual))
+        if best_param is not None and best_loss < final:
+            texture, final = torch.sigmoid(best_param), best_loss
+        else:
+            best_step = -1
+        losses.append(final)
         out = texture[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)
-    return OptimizeResult(out, losses, iterations, time.perf_counter() - t0)
+    return OptimizeResult(out, losses, iterations, time.perf_counter() - t0, best_step)

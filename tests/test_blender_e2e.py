@@ -266,6 +266,30 @@ bpy.ops.ed.undo()
 report["async_after_undo"] = sorted(o.name for o in bpy.context.scene.objects) == objects_before_async
 bpy.ops.ed.redo()  # and Redo brings it back: the step was the timer's, not an earlier one
 report["async_after_redo"] = sorted(set(o.name for o in bpy.context.scene.objects) - set(objects_before_async))
+
+# Cancel late, while the backend is fusing the texture (its longest stage).
+s.fusion_iterations = 200
+collections_before_late = sorted(bpy.data.collections.keys())
+objects_before_late = sorted(o.name for o in bpy.context.scene.objects)
+report["late_start"] = sorted(bpy.ops.digitize.from_photo(wait=False))
+job = job_runner.ACTIVE
+pid = job.process.pid
+deadline = time.time() + 300
+while job.stage != "fusion" and not job.over and time.time() < deadline:
+    job_runner.tick()
+    time.sleep(0.05)
+report["late_stage"] = job.stage
+report["late_cancel"] = sorted(bpy.ops.digitize.cancel())
+drive_timer()
+report["late_state"] = job.state
+try:
+    os.kill(pid, 0)
+    report["late_pid_alive"] = True
+except ProcessLookupError:
+    report["late_pid_alive"] = False
+report["late_out_exists"] = (Path(job.job_dir) / "out").exists()
+report["late_scene_same"] = (sorted(bpy.data.collections.keys()) == collections_before_late
+                             and sorted(o.name for o in bpy.context.scene.objects) == objects_before_late)
 report["heavy_modules"] = heavy_modules()
 blender_addon.unregister()
 (out / "report.json").write_text(json.dumps(report))
@@ -472,6 +496,13 @@ def test_cancel_stops_the_backend_and_adds_nothing(async_run):
     assert not r["pid_alive"] and not r["out_exists"]
     assert r["collections_same"] and r["scene_same"]
     assert r["status_after"] == [False] and not r["timer_left"]
+
+
+def test_cancel_during_fusion_stops_the_backend_and_adds_nothing(async_run):
+    r = async_run[0]
+    assert r["late_start"] == ["FINISHED"] and r["late_stage"] == "fusion"
+    assert r["late_cancel"] == ["FINISHED"] and r["late_state"] == "cancelled"
+    assert not r["late_pid_alive"] and not r["late_out_exists"] and r["late_scene_same"]
 
 
 def test_failing_job_reports_the_backends_message(async_run):

@@ -41,24 +41,29 @@ def positive_int(text: str) -> int:
     return value
 
 
+def checked_by(check):
+    """An argparse type that keeps the text but refuses it, as argparse does, when `check` raises a UserError."""
+
+    def parse(text: str) -> str:
+        try:
+            check(text)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
+
+    return parse
+
+
 def model_override(text: str) -> str:
     from .models.registry import parse_model_override
 
-    try:
-        parse_model_override(text)
-    except UserError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
+    return checked_by(parse_model_override)(text)
 
 
 def view_schedule(text: str) -> str:
     from .views import parse_views
 
-    try:
-        parse_views(text)
-    except UserError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
+    return checked_by(parse_views)(text)
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

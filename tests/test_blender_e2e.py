@@ -79,6 +79,13 @@ def drive_timer():
             return ticks
         time.sleep(0.02)
 
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
 def heavy_modules():
     return sorted({m.split(".")[0] for m in sys.modules} & HEAVY)
 
@@ -229,11 +236,7 @@ ticks += drive_timer()
 report["ticks_ms"] = ticks
 report["state"] = job.state
 report["returncode"] = job.process.returncode
-try:
-    os.kill(pid, 0)
-    report["pid_alive"] = True
-except ProcessLookupError:
-    report["pid_alive"] = False
+report["pid_alive"] = alive(pid)
 report["out_exists"] = (Path(job.job_dir) / "out").exists()
 report["collections_same"] = sorted(bpy.data.collections.keys()) == collections_before
 report["scene_same"] = snapshot() == before and render_settings() == settings_before
@@ -282,11 +285,7 @@ report["late_stage"] = job.stage
 report["late_cancel"] = sorted(bpy.ops.digitize.cancel())
 drive_timer()
 report["late_state"] = job.state
-try:
-    os.kill(pid, 0)
-    report["late_pid_alive"] = True
-except ProcessLookupError:
-    report["late_pid_alive"] = False
+report["late_pid_alive"] = alive(pid)
 report["late_out_exists"] = (Path(job.job_dir) / "out").exists()
 report["late_scene_same"] = (sorted(bpy.data.collections.keys()) == collections_before_late
                              and sorted(o.name for o in bpy.context.scene.objects) == objects_before_late)

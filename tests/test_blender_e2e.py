@@ -269,6 +269,8 @@ bpy.ops.ed.undo()
 report["async_after_undo"] = sorted(o.name for o in bpy.context.scene.objects) == objects_before_async
 bpy.ops.ed.redo()  # and Redo brings it back: the step was the timer's, not an earlier one
 report["async_after_redo"] = sorted(set(o.name for o in bpy.context.scene.objects) - set(objects_before_async))
+scene = bpy.context.scene  # Undo/Redo replace every datablock: the old references dangle (a crash)
+s = scene.digitize
 
 # Cancel late, while the backend is fusing the texture (its longest stage).
 s.fusion_iterations = 200

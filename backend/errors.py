@@ -19,3 +19,9 @@ class MeshInputError(UserError):
 
 class SeveralPeopleError(UserError):
     """The photo shows more than one person of about the same size."""
+
+
+def brief(e: BaseException) -> str:
+    """An exception in one line for a user-facing note: its type and the first line of its message."""
+    text = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ..errors import brief
 from .registry import GET_MODELS, MANIFEST_NAME, PIPELINE, ROLES, ModelRole, default_models_dir, read_manifest
 
 LPIPS_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[models] error: cancelled; run it again to resume", file=sys.stderr, flush=True)
         return 130
     except Exception as e:  # network drops, disk full, server errors: one line, not a traceback
-        print(f"[models] error: download failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+        print(f"[models] error: download failed ({brief(e)}); "
               f"run `{GET_MODELS}` again to resume", file=sys.stderr, flush=True)
         return 1
     say(f"all models in place ({human(total)} on disk, {time.monotonic() - t0:.0f} s): {models_dir}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import brief
 from .inflate import HALF_DEPTH_CAP_M
 from .normal_integration import RELIEF_SCALE, integrate_with_prior, rim_agreement
 from .silhouette import DEFAULT_TARGET_FACES, SILHOUETTE_NOTE, SilhouetteShape, SurfaceDepths, inflation_depth
@@ -27,11 +28,6 @@ MIN_THICKNESS_M = 0.02
 # Below this rim agreement the predicted normals point into the silhouette at its outline: an axis
 # is flipped (or the model failed), and they are not used. Noise scores about 0, a good map near 1.
 RIM_AGREEMENT_MIN = -0.25
-
-
-def _why(e: Exception) -> str:
-    text = str(e).splitlines()[0] if str(e) else ""
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 class LearnedNormalsShape(SilhouetteShape):
@@ -50,7 +46,7 @@ class LearnedNormalsShape(SilhouetteShape):
         try:
             normals = self.predictor.predict(rgb, mask)
         except Exception as e:  # a model that loads but cannot run: the silhouette, with the reason
-            why = f"the normals model ({what}) failed on this photo ({_why(e)}); the depth comes from the outline"
+            why = f"the normals model ({what}) failed on this photo ({brief(e)}); the depth comes from the outline"
             return SurfaceDepths(prior, prior, "silhouette", [SILHOUETTE_NOTE, why], why, True)
         agreement = rim_agreement(normals, mask)
         if agreement < RIM_AGREEMENT_MIN:
@@ -106,7 +102,7 @@ def choose_shape_estimator(mesh_path=None, target_faces: int = DEFAULT_TARGET_FA
 
         predictor = MarigoldNormals(folder, device, seed=seed)
     except Exception as e:  # broken or incomplete weights: say which, never a silent downgrade
-        why = (f"the normals model could not be loaded ({_why(e)}; normals from {folder}): the depth comes from "
+        why = (f"the normals model could not be loaded ({brief(e)}; normals from {folder}): the depth comes from "
                "the outline; delete the broken folder and fetch it again with `python3 install_deps.py --models "
                "normals`")
         return SilhouetteShape(target_faces, fallback_why=why, fallback_failed=True), lambda: None

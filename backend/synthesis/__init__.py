@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import UserError
+from ..errors import UserError, brief
 from .aggregate import Aggregate, SupportView, aggregate
 from .diffusion import DiffusionInpainter, normals_to_controlnet
 from .inpaint import ClassicalInpainter, Inpainter, InpaintRequest, view_word
@@ -53,7 +53,7 @@ def choose_inpainter(name: str, preset, device: str, *, models_dir=None, models=
     try:
         inpainter = build_diffusion_inpainter(folders, preset, device, steps=steps, offload=offload)
     except Exception as e:  # broken or incomplete weights: say which, never a silent downgrade
-        why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        why = brief(e)
         where = ", ".join(f"{k} from {folders[k]}" for k in DIFFUSION_ROLES)
         if name == "diffusion":
             raise UserError(f"the diffusion models could not be loaded ({why}; {where}); delete the broken "

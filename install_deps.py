@@ -2,7 +2,8 @@
 """Create (or update) the backend's Python environment in one command.
 
     python3 install_deps.py            # backend environment in .venv/ beside this file
-    python3 install_deps.py --dev      # plus the test tools (pytest, ruff, bpy)
+    python3 install_deps.py --dev      # plus the test tools (pytest, ruff, bpy, and the older
+                                       #   Blender releases the add-on is also tested on)
     python3 install_deps.py --venv DIR # put the environment elsewhere
     python3 install_deps.py --models   # also download the models once (about 3 GB; docs/models.md)
         [--models-dir DIR]             #   where to (default ~/.cache/photo-digitize/models,
@@ -37,6 +38,9 @@ SUPPORTED_PYTHON = (3, 11)
 SMOKE_IMPORTS = ("import numpy, torch, torchvision, lpips, cv2, mediapipe, scipy, skimage, trimesh, xatlas, triangle, "
                  "diffusers, transformers, accelerate, safetensors, huggingface_hub")
 DEV_SMOKE_IMPORTS = "import pytest, hypothesis, ruff"
+# Older Blender releases the add-on is also tested on: one bpy per interpreter, so each goes into
+# its own folder <venv>/blender/<version>/ (the tests put it first on PYTHONPATH), not into the venv.
+OLDER_BLENDERS = REQUIREMENTS / "older-blenders.txt"
 
 
 def say(msg: str) -> None:
@@ -65,9 +69,35 @@ def requirement_files(dev: bool) -> list[Path]:
 def fingerprint(files: list[Path], dev: bool) -> str:
     h = hashlib.sha256()
     h.update(f"{sys.version_info[:2]} dev={dev}".encode())
-    for f in files:
+    for f in files + ([OLDER_BLENDERS] if dev else []):
         h.update(f.read_bytes())
     return h.hexdigest()
+
+
+def older_blenders() -> list[str]:
+    """The bpy versions pinned in requirements/older-blenders.txt (`bpy==X` lines)."""
+    versions = []
+    for line in OLDER_BLENDERS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            if name.strip() != "bpy" or not sep:
+                fail(f"{OLDER_BLENDERS}: expected lines like 'bpy==4.5.4', got {line!r}")
+            versions.append(version.strip())
+    return versions
+
+
+def install_older_blenders(python: Path, venv: Path, log: Path) -> None:
+    """bpy of each older Blender into <venv>/blender/<version>/ (its dependencies are the main bpy's)."""
+    for version in older_blenders():
+        target = venv / "blender" / version
+        if (target / "bpy").is_dir():
+            continue
+        if target.exists():
+            shutil.rmtree(target)  # a half-finished earlier attempt
+        cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-deps",
+               "--target", str(target), f"bpy=={version}"]
+        run_logged(cmd, log, f"installing Blender {version} (bpy) for the tests")
 
 
 def read_stamp(venv: Path) -> dict:
@@ -80,7 +110,10 @@ def read_stamp(venv: Path) -> dict:
 def imports_ok(python: Path, dev: bool) -> bool:
     code = SMOKE_IMPORTS + ("; " + DEV_SMOKE_IMPORTS if dev else "")
     r = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
-    return r.returncode == 0
+    if r.returncode != 0:
+        return False
+    venv = python.parent.parent
+    return not dev or all((venv / "blender" / v / "bpy").is_dir() for v in older_blenders())
 
 
 def cuda_present() -> bool:
@@ -179,6 +212,8 @@ def ensure_environment(args) -> Path:
     for f in files:
         cmd += ["-r", str(f)]
     run_logged(cmd, log, "installing pinned packages (first run: a few minutes, several GB)")
+    if args.dev:
+        install_older_blenders(python, venv, log)
 
     if not imports_ok(python, args.dev):
         fail(f"the packages installed but do not import together; see {log}")

@@ -2,8 +2,10 @@
 
 Blender's Python API cannot hand out the pixels of a render pass, so the passes go through
 a multilayer EXR written with codec NONE and 32-bit floats; this reads exactly that kind of
-file (single part, scanline, no compression, HALF/FLOAT/UINT channels) and nothing else.
-Rows come out as stored: OpenEXR's row 0 is the TOP of the image.
+file and nothing else: scanline, no compression, HALF/FLOAT/UINT channels, either one part
+(Blender 4.x puts every pass in one part) or several parts (Blender 5.0 writes one part per
+pass; every part's channels are returned together). Rows come out as stored: OpenEXR's row 0
+is the TOP of the image.
 """
 
 from __future__ import annotations
@@ -27,14 +29,12 @@ def _cstr(data: bytes, pos: int) -> tuple[str, int]:
     return data[pos:end].decode("latin-1"), end + 1
 
 
-def read_header(data: bytes) -> tuple[dict, int]:
-    """Header attributes (name -> (type, raw bytes)) and the offset where the header ends."""
-    if len(data) < 8 or struct.unpack_from("<i", data, 0)[0] != MAGIC:
-        raise ExrError("not an OpenEXR file")
-    flags = struct.unpack_from("<I", data, 4)[0]
-    if flags & 0x200 or flags & 0x1000:  # tiled or multi-part
-        raise ExrError("only single-part scanline EXR files are supported")
-    attrs, pos = {}, 8
+_TILED, _DEEP, _MULTIPART = 0x200, 0x800, 0x1000
+
+
+def _attributes(data: bytes, pos: int) -> tuple[dict, int]:
+    """One header's attributes (name -> (type, raw bytes)) and the offset just past its end."""
+    attrs = {}
     while True:
         name, pos = _cstr(data, pos)
         if not name:
@@ -44,6 +44,23 @@ def read_header(data: bytes) -> tuple[dict, int]:
         pos += 4
         attrs[name] = (kind, data[pos : pos + size])
         pos += size
+
+
+def read_headers(data: bytes) -> tuple[list[dict], int, bool]:
+    """Every part's header, the offset where the headers end, and whether the file is multi-part."""
+    if len(data) < 8 or struct.unpack_from("<i", data, 0)[0] != MAGIC:
+        raise ExrError("not an OpenEXR file")
+    flags = struct.unpack_from("<I", data, 4)[0]
+    if flags & (_TILED | _DEEP):
+        raise ExrError("only scanline EXR files are supported (not tiled or deep)")
+    if not flags & _MULTIPART:
+        attrs, pos = _attributes(data, 8)
+        return [attrs], pos, False
+    parts, pos = [], 8
+    while data[pos] != 0:  # the list of headers ends with an empty one
+        attrs, pos = _attributes(data, pos)
+        parts.append(attrs)
+    return parts, pos + 1, True
 
 
 def _channels(raw: bytes) -> list[tuple[str, np.dtype]]:
@@ -58,23 +75,39 @@ def _channels(raw: bytes) -> list[tuple[str, np.dtype]]:
     return out
 
 
+def _window(attrs: dict) -> tuple[int, int, int]:
+    x0, y0, x1, y1 = struct.unpack("<4i", attrs["dataWindow"][1])
+    return y0, x1 - x0 + 1, y1 - y0 + 1
+
+
 def read_exr(path) -> dict[str, np.ndarray]:
     """Every channel of an uncompressed scanline EXR as (H, W) float32, row 0 at the top."""
     data = Path(path).read_bytes()
-    attrs, pos = read_header(data)
-    if attrs["compression"][1][0] != _NO_COMPRESSION:
-        raise ExrError("only uncompressed EXR files are supported (codec NONE)")
-    x0, y0, x1, y1 = struct.unpack("<4i", attrs["dataWindow"][1])
-    width, height = x1 - x0 + 1, y1 - y0 + 1
-    channels = _channels(attrs["channels"][1])  # stored in this (alphabetical) order
-    offsets = np.frombuffer(data, "<u8", height, pos)  # one chunk per scanline without compression
-    row_dtype = np.dtype([(name, dt, (width,)) for name, dt in channels])
-    out = {name: np.empty((height, width), np.float32) for name, _ in channels}
-    for off in offsets:
-        y, size = struct.unpack_from("<ii", data, int(off))
-        if size != row_dtype.itemsize:
-            raise ExrError(f"unexpected scanline size {size} (expected {row_dtype.itemsize})")
-        row = np.frombuffer(data, row_dtype, 1, int(off) + 8)[0]
-        for name, _ in channels:
-            out[name][y - y0] = row[name]
+    parts, pos, multipart = read_headers(data)
+    out: dict[str, np.ndarray] = {}
+    for index, attrs in enumerate(parts):
+        if attrs["compression"][1][0] != _NO_COMPRESSION:
+            raise ExrError("only uncompressed EXR files are supported (codec NONE)")
+        if multipart and attrs.get("type", ("", b""))[1].rstrip(b"\0") != b"scanlineimage":
+            raise ExrError("only scanline EXR parts are supported")
+        y0, width, height = _window(attrs)
+        # Without compression there is one chunk per scanline; each part has its own offset table.
+        offsets = np.frombuffer(data, "<u8", height, pos)
+        pos += 8 * height
+        channels = _channels(attrs["channels"][1])  # stored in this (alphabetical) order
+        row_dtype = np.dtype([(name, dt, (width,)) for name, dt in channels])
+        chans = {name: np.empty((height, width), np.float32) for name, _ in channels}
+        for off in offsets:
+            off = int(off)
+            if multipart:  # a multi-part chunk starts with the number of its part
+                if struct.unpack_from("<i", data, off)[0] != index:
+                    raise ExrError("EXR chunk belongs to another part")
+                off += 4
+            y, size = struct.unpack_from("<ii", data, off)
+            if size != row_dtype.itemsize:
+                raise ExrError(f"unexpected scanline size {size} (expected {row_dtype.itemsize})")
+            row = np.frombuffer(data, row_dtype, 1, off + 8)[0]
+            for name, _ in channels:
+                chans[name][y - y0] = row[name]
+        out.update(chans)
     return out

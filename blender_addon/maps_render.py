@@ -76,6 +76,8 @@ def _configure_scene(scene) -> None:
     r.use_sequencer = False
     r.use_persistent_data = True
     settings = r.image_settings
+    if hasattr(settings, "media_type"):  # Blender 5.0+: multilayer EXR is only offered for this media type
+        settings.media_type = "MULTI_LAYER_IMAGE"
     settings.file_format = "OPEN_EXR_MULTILAYER"
     settings.exr_codec = "NONE"
     settings.color_depth = "32"

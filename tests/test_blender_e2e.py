@@ -25,6 +25,7 @@ import pytest
 if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
+from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
 from tests.test_blender_addon import ROOT, run_bpy  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
@@ -298,18 +299,20 @@ print("OK")
 """
 
 
-def _run(script: str, tmp: Path, timeout: float) -> tuple[dict, str]:
+def _run(script: str, tmp: Path, timeout: float, blender: str | None = None) -> tuple[dict, str]:
     user = tmp / "blender_user"
     user.mkdir()
     code = f"HEAVY = {set(HEAVY)!r}\n" + script
-    stdout = run_bpy(code, user, str(tmp), str(PHOTO), timeout=timeout)
+    stdout = run_bpy(code, user, str(tmp), str(PHOTO), timeout=timeout, blender=blender)
     return json.loads((tmp / "report.json").read_text()), stdout
 
 
-@pytest.fixture(scope="module")
-def flow(tmp_path_factory):
+# The whole flow (digitize, exports, Undo/Redo, re-texture through Cycles' passes) on every tested
+# Blender release: these are the APIs that change between releases (5.0 writes multi-part EXRs).
+@pytest.fixture(scope="module", params=BLENDERS, ids=blender_id)
+def flow(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("flow")
-    report, stdout = _run(FLOW, tmp, timeout=400)
+    report, stdout = _run(FLOW, tmp, timeout=400, blender=request.param)
     return report, tmp, stdout
 
 

@@ -238,34 +238,61 @@ def test_obj_round_trip_keeps_seams_and_the_backend_reads_it(tmp_path):
 # --- EXR ---------------------------------------------------------------------------------------
 
 
-def _write_exr(path: Path, channels: dict[str, np.ndarray]) -> None:
-    """A minimal uncompressed scanline EXR (the kind Cycles writes with codec NONE)."""
+def _exr_attr(name, kind, data):
+    return name.encode() + b"\0" + kind.encode() + b"\0" + struct.pack("<i", len(data)) + data
+
+
+def _exr_header(channels: dict[str, np.ndarray], part_name: str | None = None) -> bytes:
     names = sorted(channels)
     h, w = channels[names[0]].shape
-
-    def attr(name, kind, data):
-        return name.encode() + b"\0" + kind.encode() + b"\0" + struct.pack("<i", len(data)) + data
-
     chlist = b"".join(n.encode() + b"\0" + struct.pack("<iBxxxii", 2, 0, 1, 1) for n in names) + b"\0"
-    header = (struct.pack("<iI", 20000630, 2) + attr("channels", "chlist", chlist)
-              + attr("compression", "compression", b"\0")
-              + attr("dataWindow", "box2i", struct.pack("<4i", 0, 0, w - 1, h - 1))
-              + attr("displayWindow", "box2i", struct.pack("<4i", 0, 0, w - 1, h - 1))
-              + attr("lineOrder", "lineOrder", b"\0") + b"\0")
-    rows = [struct.pack("<ii", y, 4 * w * len(names))
+    extra = b""
+    if part_name is not None:  # the attributes a multi-part header must have
+        extra = (_exr_attr("name", "string", part_name.encode()) + _exr_attr("type", "string", b"scanlineimage")
+                 + _exr_attr("chunkCount", "int", struct.pack("<i", h)))
+    return (_exr_attr("channels", "chlist", chlist) + _exr_attr("compression", "compression", b"\0")
+            + _exr_attr("dataWindow", "box2i", struct.pack("<4i", 0, 0, w - 1, h - 1))
+            + _exr_attr("displayWindow", "box2i", struct.pack("<4i", 0, 0, w - 1, h - 1))
+            + _exr_attr("lineOrder", "lineOrder", b"\0") + extra + b"\0")
+
+
+def _exr_rows(channels: dict[str, np.ndarray], part: int | None = None) -> list[bytes]:
+    names = sorted(channels)
+    h, w = channels[names[0]].shape
+    prefix = b"" if part is None else struct.pack("<i", part)
+    return [prefix + struct.pack("<ii", y, 4 * w * len(names))
             + b"".join(channels[n][y].astype("<f4").tobytes() for n in names) for y in range(h)]
-    offsets, pos = [], len(header) + 8 * h
-    for r in rows:
-        offsets.append(pos)
-        pos += len(r)
-    path.write_bytes(header + struct.pack(f"<{h}Q", *offsets) + b"".join(rows))
 
 
-def test_exr_reader(tmp_path):
+def _write_exr(path: Path, channels: dict[str, np.ndarray], parts: int = 1) -> None:
+    """A minimal uncompressed scanline EXR (the kind Cycles writes with codec NONE): one part, as
+    Blender 4.x writes it, or the channels split over `parts` parts, as Blender 5.0 writes it."""
+    if parts == 1:
+        headers, row_lists, flags = _exr_header(channels), [_exr_rows(channels)], 2
+    else:
+        names = sorted(channels)
+        groups = [{n: channels[n] for n in names[i::parts]} for i in range(parts)]
+        headers = b"".join(_exr_header(g, f"part{i}") for i, g in enumerate(groups)) + b"\0"
+        row_lists, flags = [_exr_rows(g, i) for i, g in enumerate(groups)], 2 | 0x1000
+    head = struct.pack("<iI", 20000630, flags) + headers
+    pos = len(head) + 8 * sum(len(rows) for rows in row_lists)
+    tables = []
+    for rows in row_lists:
+        offsets = []
+        for r in rows:
+            offsets.append(pos)
+            pos += len(r)
+        tables.append(struct.pack(f"<{len(offsets)}Q", *offsets))
+    path.write_bytes(head + b"".join(tables) + b"".join(b"".join(rows) for rows in row_lists))
+
+
+@pytest.mark.parametrize("parts", [1, 2], ids=["one-part (Blender 4)", "multi-part (Blender 5)"])
+def test_exr_reader(tmp_path, parts):
     rng = np.random.default_rng(1)
     chans = {"ViewLayer.Normal.X": rng.normal(size=(5, 7)).astype(np.float32),
+             "ViewLayer.Normal.Y": rng.normal(size=(5, 7)).astype(np.float32),
              "ViewLayer.Combined.A": (rng.random((5, 7)) > 0.5).astype(np.float32)}
-    _write_exr(tmp_path / "a.exr", chans)
+    _write_exr(tmp_path / "a.exr", chans, parts)
     got = exr.read_exr(tmp_path / "a.exr")
     assert set(got) == set(chans)
     for k, v in chans.items():

@@ -33,7 +33,7 @@ from backend.mesh import Mesh
 from backend.metrics import mask_iou, psnr, ssim
 from backend.progress import Progress
 from backend.raster import render_maps
-from backend.synthetic.figure import Capsule, Figure, _smooth_min, make_figure, mesh_signed_volume
+from backend.synthetic.figure import Capsule, Figure, make_figure, mesh_capsules
 from backend.views import View, view_cameras
 
 pytestmark = pytest.mark.slow  # about 80 s in all on 2 CPU cores: three figures made, one of them digitized
@@ -54,18 +54,9 @@ def waving(seed: int, voxel_m: float = 0.012) -> Figure:
     wrist = elbow + np.array([1.0, 0, 1.0]) / np.sqrt(2) * 0.27 * s
     caps[k] = Capsule("upper_arm", shoulder, elbow, caps[k].radius)
     caps[k + 1] = Capsule("forearm", elbow, wrist, caps[k + 1].radius)
-    # Meshed as make_figure meshes (smooth union, marching cubes, scaled to the height), on a wider grid.
-    lo, hi = np.array([-0.8, -0.4, -0.05]) * s, np.array([0.95, 0.4, 1.85]) * s
-    axes = [np.arange(lo[i], hi[i] + voxel_m, voxel_m) for i in range(3)]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    sdf = _smooth_min(np.stack([c.sdf(grid) for c in caps], axis=1)).reshape([len(a) for a in axes])
-    verts, faces, _, _ = measure.marching_cubes(sdf, 0.0, spacing=(voxel_m,) * 3)
-    verts += lo
-    verts[:, 2] -= verts[:, 2].min()
-    verts *= base.height_m / verts[:, 2].max()
-    mesh = Mesh(verts.astype(np.float64), faces[:, ::-1].astype(np.int64))
-    if mesh_signed_volume(mesh) < 0:
-        mesh = Mesh(mesh.vertices, mesh.faces[:, ::-1].copy())
+    # Meshed as make_figure meshes, on a grid wide enough for the raised arm.
+    mesh = mesh_capsules(caps, np.array([-0.8, -0.4, -0.05]) * s, np.array([0.95, 0.4, 1.85]) * s,
+                         base.height_m, voxel_m)
     return Figure(seed, base.height_m, caps, base.palette, mesh)
 
 

@@ -22,7 +22,7 @@ from backend.fusion import (
 )
 from backend.fusion import perceptual as perc
 from backend.fusion.fill import uv_charts
-from backend.fusion.optimize import uv_to_grid
+from backend.fusion.optimize import lr_schedule, uv_to_grid
 from backend.imaging import push_pull
 from backend.mesh import Mesh
 from backend.raster import render_maps
@@ -198,6 +198,17 @@ def test_a_few_steps_never_end_worse_than_the_start(scene):
     assert scene.psnr(one.texture) >= scene.psnr(none.texture) - 0.05
     if any("is kept" in n for n in one.notes):  # the step overshot: the splat itself came back
         assert np.abs(one.texture.astype(int) - none.texture.astype(int)).max() <= 1  # 8-bit, logit round trip
+
+
+def test_a_short_run_warms_up_over_its_whole_length(scene):
+    """A preview's 10 steps must improve the texture: with a warm-up of 10% (one step) the first step
+    at full rate jumped and 10 steps ended at 0.83 of the start; warming up over all 10, at 0.36."""
+    at = lr_schedule(0.1, 10)
+    assert at(0) == pytest.approx(0.01) and max(at(i) for i in range(10)) < 0.1
+    assert lr_schedule(0.1, 200)(0) == pytest.approx(0.1 / 40)  # long runs: at least 40 steps, 10% beyond 400
+    assert lr_schedule(0.1, 1000)(0) == pytest.approx(0.1 / 100)
+    res = fuse_texture(scene.mesh, scene.views(), scene.plan, iterations=10, perceptual="substitute")
+    assert res.final_loss < 0.5 * res.losses[0], (res.losses[0], res.final_loss)
 
 
 def test_same_seed_same_texture(scene):

@@ -64,6 +64,23 @@ def _smooth_min(d: np.ndarray, k: float = 0.03) -> np.ndarray:
     return out
 
 
+def mesh_capsules(caps: list[Capsule], lo: np.ndarray, hi: np.ndarray, height_m: float, voxel_m: float) -> Mesh:
+    """The smooth union of the capsules, meshed by marching cubes on a grid over the box lo..hi,
+    feet on z = 0, scaled to exactly `height_m`, faces wound outward."""
+    axes = [np.arange(lo[i], hi[i] + voxel_m, voxel_m) for i in range(3)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    sdf = _smooth_min(np.stack([c.sdf(grid) for c in caps], axis=1)).reshape([len(a) for a in axes])
+    verts, faces, _, _ = measure.marching_cubes(sdf, 0.0, spacing=(voxel_m,) * 3)
+    verts += lo
+    verts[:, 2] -= verts[:, 2].min()  # feet on z = 0
+    verts *= height_m / verts[:, 2].max()  # exactly as tall as stated
+    # skimage's triangles wind so that normals point toward increasing sdf (outward): keep.
+    mesh = Mesh(verts.astype(np.float64), faces[:, ::-1].astype(np.int64))
+    if mesh_signed_volume(mesh) < 0:
+        mesh = Mesh(mesh.vertices, mesh.faces[:, ::-1].copy())
+    return mesh
+
+
 def make_figure(seed: int = 0, height_m: float | None = None, voxel_m: float = 0.01) -> Figure:
     rng = np.random.default_rng(seed)
     h = float(height_m or rng.uniform(1.55, 1.9))
@@ -98,19 +115,7 @@ def make_figure(seed: int = 0, height_m: float | None = None, voxel_m: float = 0
             Capsule("foot", ankle + P(0, 0.03, -0.035), ankle + P(0, -0.13, -0.045), 0.04 * s),
         ]
 
-    lo = np.array([-0.75, -0.4, -0.05]) * s
-    hi = np.array([0.75, 0.4, 1.85]) * s
-    axes = [np.arange(lo[i], hi[i] + voxel_m, voxel_m) for i in range(3)]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    sdf = _smooth_min(np.stack([c.sdf(grid) for c in caps], axis=1)).reshape([len(a) for a in axes])
-    verts, faces, _, _ = measure.marching_cubes(sdf, 0.0, spacing=(voxel_m,) * 3)
-    verts += lo
-    verts[:, 2] -= verts[:, 2].min()  # feet on z = 0
-    verts *= h / verts[:, 2].max()  # exactly as tall as stated
-    # skimage's triangles wind so that normals point toward increasing sdf (outward): keep.
-    mesh = Mesh(verts.astype(np.float64), faces[:, ::-1].astype(np.int64))
-    if mesh_signed_volume(mesh) < 0:
-        mesh = Mesh(mesh.vertices, mesh.faces[:, ::-1].copy())
+    mesh = mesh_capsules(caps, np.array([-0.75, -0.4, -0.05]) * s, np.array([0.75, 0.4, 1.85]) * s, h, voxel_m)
 
     palette = {
         "skin": rng.choice([[0.94, 0.78, 0.66], [0.78, 0.57, 0.44], [0.55, 0.38, 0.28], [0.98, 0.85, 0.74]]),

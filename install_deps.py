@@ -75,29 +75,54 @@ def fingerprint(files: list[Path], dev: bool) -> str:
 
 
 def older_blenders() -> list[str]:
-    """The bpy versions pinned in requirements/older-blenders.txt (`bpy==X` lines)."""
+    """The bpy versions pinned in requirements/older-blenders.txt (`bpy==X` lines); ValueError if malformed."""
     versions = []
     for line in OLDER_BLENDERS.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             name, sep, version = line.partition("==")
-            if name.strip() != "bpy" or not sep:
-                fail(f"{OLDER_BLENDERS}: expected lines like 'bpy==4.5.4', got {line!r}")
+            if name.strip() != "bpy" or not sep or not version.strip():
+                raise ValueError(f"{OLDER_BLENDERS}: expected lines like 'bpy==4.5.4', got {line!r}")
             versions.append(version.strip())
     return versions
 
 
-def install_older_blenders(python: Path, venv: Path, log: Path) -> None:
-    """bpy of each older Blender into <venv>/blender/<version>/ (its dependencies are the main bpy's)."""
-    for version in older_blenders():
-        target = venv / "blender" / version
-        if (target / "bpy").is_dir():
-            continue
-        if target.exists():
-            shutil.rmtree(target)  # a half-finished earlier attempt
-        cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-deps",
-               "--target", str(target), f"bpy=={version}"]
-        run_logged(cmd, log, f"installing Blender {version} (bpy) for the tests")
+def older_blender_dir(venv: Path, version: str) -> Path:
+    """Where `install_deps.py --dev` puts that Blender's bpy (one bpy per interpreter: not in the venv)."""
+    return venv / "blender" / version
+
+
+def _older_blenders_or_fail() -> list[str]:
+    try:
+        return older_blenders()
+    except ValueError as e:
+        fail(str(e))
+
+
+def install_older_blenders(python: Path, venv: Path, log: Path, force: bool) -> None:
+    """bpy of each older Blender into its folder (its dependencies are the main bpy's). pip fills a
+    sibling `.partial` folder that is renamed only once pip has succeeded, so an interrupted install
+    never looks finished; folders of versions no longer listed are removed."""
+    versions = _older_blenders_or_fail()
+    root = venv / "blender"
+    try:
+        for old in root.iterdir() if root.is_dir() else []:
+            if old.name not in versions:
+                shutil.rmtree(old)  # a version no longer tested, or an interrupted attempt's .partial
+        for version in versions:
+            target = older_blender_dir(venv, version)
+            if target.is_dir() and not force:
+                continue
+            partial = target.with_name(version + ".partial")
+            for stale in (partial, target):
+                if stale.exists():
+                    shutil.rmtree(stale)
+            cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-deps",
+                   "--target", str(partial), f"bpy=={version}"]
+            run_logged(cmd, log, f"installing Blender {version} (bpy) for the tests")
+            partial.replace(target)
+    except OSError as e:
+        fail(f"cannot set up the older Blenders in {root}: {e}")
 
 
 def read_stamp(venv: Path) -> dict:
@@ -107,13 +132,13 @@ def read_stamp(venv: Path) -> dict:
         return {}
 
 
-def imports_ok(python: Path, dev: bool) -> bool:
+def environment_ok(python: Path, venv: Path, dev: bool) -> bool:
+    """The environment imports; with dev, the older Blenders are installed too."""
     code = SMOKE_IMPORTS + ("; " + DEV_SMOKE_IMPORTS if dev else "")
     r = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
     if r.returncode != 0:
         return False
-    venv = python.parent.parent
-    return not dev or all((venv / "blender" / v / "bpy").is_dir() for v in older_blenders())
+    return not dev or all(older_blender_dir(venv, v).is_dir() for v in _older_blenders_or_fail())
 
 
 def cuda_present() -> bool:
@@ -192,7 +217,7 @@ def ensure_environment(args) -> Path:
     up_to_date = stamp.get("fingerprint") == want or (
         not args.dev and stamp.get("backend_fingerprint") == fingerprint(files, False)
     )
-    if not args.force and up_to_date and imports_ok(python, args.dev):
+    if not args.force and up_to_date and environment_ok(python, venv, args.dev):
         say(f"environment is up to date: {venv} ({time.monotonic() - t0:.1f} s)")
         return python
 
@@ -213,9 +238,9 @@ def ensure_environment(args) -> Path:
         cmd += ["-r", str(f)]
     run_logged(cmd, log, "installing pinned packages (first run: a few minutes, several GB)")
     if args.dev:
-        install_older_blenders(python, venv, log)
+        install_older_blenders(python, venv, log, args.force)
 
-    if not imports_ok(python, args.dev):
+    if not environment_ok(python, venv, args.dev):
         fail(f"the packages installed but do not import together; see {log}")
     (venv / STAMP_NAME).write_text(json.dumps({
         "fingerprint": want,

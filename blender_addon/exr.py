@@ -92,11 +92,16 @@ def read_exr(path) -> dict[str, np.ndarray]:
             raise ExrError("only scanline EXR parts are supported")
         y0, width, height = _window(attrs)
         # Without compression there is one chunk per scanline; each part has its own offset table.
+        if multipart and struct.unpack("<i", attrs["chunkCount"][1])[0] != height:
+            raise ExrError("EXR part with a chunk count other than its number of scanlines")
         offsets = np.frombuffer(data, "<u8", height, pos)
         pos += 8 * height
         channels = _channels(attrs["channels"][1])  # stored in this (alphabetical) order
         row_dtype = np.dtype([(name, dt, (width,)) for name, dt in channels])
-        chans = {name: np.empty((height, width), np.float32) for name, _ in channels}
+        if any(name in out for name, _ in channels):
+            raise ExrError("EXR parts share a channel name")
+        chans = {name: np.full((height, width), np.nan, np.float32) for name, _ in channels}
+        rows_seen = np.zeros(height, bool)
         for off in offsets:
             off = int(off)
             if multipart:  # a multi-part chunk starts with the number of its part
@@ -106,8 +111,13 @@ def read_exr(path) -> dict[str, np.ndarray]:
             y, size = struct.unpack_from("<ii", data, off)
             if size != row_dtype.itemsize:
                 raise ExrError(f"unexpected scanline size {size} (expected {row_dtype.itemsize})")
+            if not 0 <= y - y0 < height:
+                raise ExrError(f"scanline {y} lies outside the data window")
             row = np.frombuffer(data, row_dtype, 1, off + 8)[0]
             for name, _ in channels:
                 chans[name][y - y0] = row[name]
+            rows_seen[y - y0] = True
+        if not rows_seen.all():
+            raise ExrError("EXR file with scanlines missing")
         out.update(chans)
     return out

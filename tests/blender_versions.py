@@ -9,6 +9,7 @@ attributes, operators, exporters) take ``BLENDERS`` as a fixture parameter.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -16,20 +17,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OLDER_BLENDERS = ROOT / "requirements" / "older-blenders.txt"
 
 
-def older_versions() -> list[str]:
-    """The pinned versions, in the file's order (`bpy==X` lines)."""
-    out = []
-    for line in OLDER_BLENDERS.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            out.append(line.partition("==")[2].strip())
-    return out
+def _install_deps():
+    """install_deps.py (standard library only) owns the list and the folder layout."""
+    spec = importlib.util.spec_from_file_location("install_deps_for_tests", ROOT / "install_deps.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-BLENDERS: list[str | None] = [None, *older_versions()]  # None: the venv's own bpy
+_INSTALL = _install_deps()
+
+
+BLENDERS: list[str | None] = [None, *_INSTALL.older_blenders()]  # None: the venv's own bpy
 
 
 def blender_id(version: str | None) -> str:
@@ -40,7 +41,7 @@ def blender_env(env: dict, version: str | None) -> dict:
     """`env` changed so that a Python started with it imports that Blender's bpy."""
     if version is None:
         return env
-    folder = Path(sys.prefix) / "blender" / version
+    folder = _INSTALL.older_blender_dir(Path(sys.prefix), version)
     if not (folder / "bpy").is_dir():
         pytest.fail(f"Blender {version} (bpy) is not installed in {folder}: run python3 install_deps.py --dev")
     return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH")) if p)}

@@ -59,8 +59,9 @@ import bpy
 if bpy.app.version < (4, 5, 0):
     # bpy 4.2 as a Python module segfaults at interpreter exit once any class with a property
     # callback (update/get/set) was registered, even after unregistering it; Blender 4.5 and 5.0
-    # do not. Leave before that teardown, keeping the exit status: registered first, this runs
-    # after the script's own atexit handlers.
+    # do not. Leave before that teardown: registered first, this runs after the script's own
+    # atexit handlers. An uncaught exception still exits 1; an early sys.exit() is caught by
+    # run_bpy's end marker, which such a script never prints.
     import atexit
     _failed = []
     _excepthook = sys.excepthook
@@ -70,6 +71,9 @@ _tmp = os.environ["BLENDER_USER_RESOURCES"]
 for _kind in ("CONFIG", "SCRIPTS", "EXTENSIONS"):
     assert bpy.utils.user_resource(_kind).startswith(_tmp), (_kind, bpy.utils.user_resource(_kind))
 """
+
+
+_END = "--- end of the bpy script ---"  # printed last: a script that stopped early (sys.exit) lacks it
 
 
 def run_bpy(code: str, user_dir: Path, *args: str, timeout: float = 60, blender: str | None = None) -> str:
@@ -84,7 +88,7 @@ def run_bpy(code: str, user_dir: Path, *args: str, timeout: float = 60, blender:
         XDG_CONFIG_HOME=str(user_dir / "xdg"),
         PYTHONDONTWRITEBYTECODE="1",
     )
-    script = _PROLOGUE.format(root=str(ROOT)) + textwrap.dedent(code)
+    script = _PROLOGUE.format(root=str(ROOT)) + textwrap.dedent(code) + f"\nprint({_END!r}, flush=True)\n"
     proc = subprocess.run(
         [sys.executable, "-c", script, *args],
         cwd=user_dir,
@@ -94,6 +98,7 @@ def run_bpy(code: str, user_dir: Path, *args: str, timeout: float = 60, blender:
         timeout=timeout,
     )
     assert proc.returncode == 0, f"bpy subprocess failed ({proc.returncode})\n{proc.stdout}\n{proc.stderr}"
+    assert _END in proc.stdout, f"bpy script stopped before its end\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
 

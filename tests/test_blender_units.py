@@ -297,6 +297,24 @@ def test_exr_reader(tmp_path, parts):
     assert set(got) == set(chans)
     for k, v in chans.items():
         np.testing.assert_array_equal(got[k], v)
-    (tmp_path / "b.exr").write_bytes(b"not an exr")
-    with pytest.raises(exr.ExrError):
-        exr.read_exr(tmp_path / "b.exr")
+
+
+def test_exr_reader_refuses_what_it_cannot_read(tmp_path):
+    chans = {"ViewLayer.Normal.X": np.ones((4, 3), np.float32), "ViewLayer.Normal.Y": np.zeros((4, 3), np.float32)}
+    _write_exr(tmp_path / "ok.exr", chans, parts=2)
+    good = (tmp_path / "ok.exr").read_bytes()
+    _parts, tables_at, _multipart = exr.read_headers(good)
+    first_chunk = struct.unpack_from("<Q", good, tables_at)[0]  # part 0's first scanline
+    broken = {
+        "not an exr": b"not an exr",
+        "tiled": good[:4] + struct.pack("<I", 2 | 0x200) + good[8:],
+        # the first chunk claims to belong to part 1
+        "wrong part": good[:first_chunk] + struct.pack("<i", 1) + good[first_chunk + 4:],
+        # its scanline number lies outside the image
+        "bad row": good[:first_chunk + 4] + struct.pack("<i", 99) + good[first_chunk + 8:],
+    }
+    for why, data in broken.items():
+        (tmp_path / "b.exr").write_bytes(data)
+        with pytest.raises(exr.ExrError):
+            exr.read_exr(tmp_path / "b.exr")
+            pytest.fail(why)

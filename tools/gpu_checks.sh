@@ -4,7 +4,8 @@
 #   2. the same with model CPU offload + attention slicing (the small-GPU path), views only;
 #   3. the CUDA tests (fp16 and offload through the registry, tiny models).
 # Run from the repository root:  tools/gpu_checks.sh [RESULTS_DIR]   (default gpu-results/)
-# PYTHON: the environment's interpreter (default .venv/bin/python). About 5 minutes on an H200.
+# PYTHON: the environment's interpreter (default .venv/bin/python). Estimated 5 minutes on a large GPU.
+# Exits non-zero when any step failed; every step's output is also in RESULTS_DIR.
 # The SD-1.5-shaped models are built once (random weights, nothing downloaded) and shared by 1 and 2.
 # SIZE=tiny DEVICE=cpu runs the same steps with the test models on the CPU (checks this script).
 set -uo pipefail
@@ -24,12 +25,17 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee 
 
 echo "== building the random-weight inpainting + normal ControlNet ($SIZE)"
 timeout 300 "$PY" -c "import sys; from pathlib import Path; from backend.models.random_weights import SHAPES, build_models
-build_models(Path(sys.argv[1]), SHAPES[sys.argv[2]], silhouette=False)" "$MODELS" "$SIZE" 2>&1 | tail -3
+build_models(Path(sys.argv[1]), SHAPES[sys.argv[2]], silhouette=False)" "$MODELS" "$SIZE" >"$OUT/build.txt" 2>&1 \
+    || { tail -20 "$OUT/build.txt"; echo "building the models failed: nothing measured"; exit 1; }
 
+failed=0
 echo "== whole digitize ($DEVICE)"
-timeout 420 "$PY" -m backend.bench_diffusion --device "$DEVICE" --models-dir "$MODELS" 2>&1 | tee "$OUT/bench_cuda.txt"
+timeout 420 "$PY" -m backend.bench_diffusion --device "$DEVICE" --models-dir "$MODELS" 2>&1 \
+    | tee "$OUT/bench_cuda.txt" || failed=1
 echo "== offload + attention slicing, views only ($DEVICE)"
 timeout 240 "$PY" -m backend.bench_diffusion --device "$DEVICE" --offload --no-digitize --runs 2 --models-dir "$MODELS" \
-    2>&1 | tee "$OUT/bench_offload.txt"
+    2>&1 | tee "$OUT/bench_offload.txt" || failed=1
 echo "== CUDA tests"
-timeout 240 "$PY" -m pytest tests/test_diffusion.py -m cuda -q -p no:cacheprovider 2>&1 | tee "$OUT/pytest_cuda.txt"
+timeout 240 "$PY" -m pytest tests/test_diffusion.py -m cuda -q -p no:cacheprovider 2>&1 \
+    | tee "$OUT/pytest_cuda.txt" || failed=1
+exit $failed

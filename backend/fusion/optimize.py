@@ -132,9 +132,10 @@ MIN_WARMUP_STEPS = 40
 
 
 def lr_schedule(lr: float, iterations: int, kind: str = "cosine") -> Callable[[int], float]:
-    """Learning rate of step `it`: "constant", or "cosine" = a linear warm-up, then cosine decay to
-    0 at the last step. The warm-up lasts 10% of the steps, but at least MIN_WARMUP_STEPS (all of
-    them in a shorter run).
+    """Learning rate of step `it`: "constant", or "cosine" = lr * min(1, (it + 1) / warm) *
+    (1 + cos(pi * it / iterations)) / 2, a linear ramp over `warm` steps times a cosine decay to 0
+    at the last step; `warm` is 10% of the steps but at least MIN_WARMUP_STEPS (all of a shorter
+    run, whose rate then peaks near 40% of the run at about a quarter of lr).
 
     Why not the paper's constant 0.1: starting from the closed-form splat (already close), a
     constant 0.1 first throws the texture off (Adam's first steps are about lr for every touched

@@ -12,7 +12,8 @@
 
 Idempotent: when the pinned requirements have not changed since the last successful run and
 the environment still imports, it returns in about a second. Uses only the standard library,
-so Blender's own Python can run it (the add-on's preferences button does). The model download
+so Blender's own Python can run it (the add-on's preferences button does); run by a Python
+other than 3.11, it looks for a Python 3.11 on the machine and hands itself over to it. The model download
 runs inside the environment (`python -m backend.models.download`, huggingface_hub), takes only
 safetensors weights and configs, skips what is already there, and stops with one line when
 there is no network. Nothing else in the project ever downloads a model.
@@ -180,7 +181,64 @@ def download_models(python: Path, roles: str, models_dir: Path | None) -> None:
         sys.exit(r.returncode)
 
 
+_DELEGATED = "PHOTO_DIGITIZE_INSTALL_DELEGATED"  # set for the Python 3.11 this script hands itself over to
+
+
+def _python_candidates(want: str) -> list[list[str]]:
+    """Commands that may start a Python `want` ("3.11"): on PATH, the Windows launcher, usual homes."""
+    cands: list[list[str]] = []
+    if os.name == "nt" and shutil.which("py"):
+        cands.append([shutil.which("py"), f"-{want}"])
+    for name in (f"python{want}", "python3", "python"):
+        if shutil.which(name):
+            cands.append([shutil.which(name)])
+    home = Path.home()
+    patterns = [
+        (home / ".pyenv" / "versions", f"{want}.*/bin/python{want}"),
+        (Path("/opt/homebrew/bin"), f"python{want}"),
+        (Path("/usr/local/bin"), f"python{want}"),
+        (Path("/usr/bin"), f"python{want}"),
+        (Path(f"/Library/Frameworks/Python.framework/Versions/{want}/bin"), f"python{want}"),
+        (Path(os.environ.get("LOCALAPPDATA", home)) / "Programs" / "Python",
+         f"Python{want.replace('.', '')}/python.exe"),
+    ]
+    for folder, pattern in patterns:
+        if folder.is_dir():
+            cands += [[str(p)] for p in sorted(folder.glob(pattern))]
+    return cands
+
+
+def find_supported_python() -> list[str] | None:
+    """A command that starts Python 3.11 on this machine, or None."""
+    want = ".".join(map(str, SUPPORTED_PYTHON))
+    for cmd in _python_candidates(want):
+        try:
+            r = subprocess.run([*cmd, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if r.returncode == 0 and r.stdout.strip() == want:
+            return cmd
+    return None
+
+
+def hand_over_to_supported_python(argv: list[str]) -> int:
+    """Run by another Python (the add-on's button runs this with Blender's own Python, and a Blender
+    newer than 5.0 may embed a newer one; the pinned wheels are for 3.11): re-run this script with
+    a Python 3.11 found on the machine, or say in one line how to get one."""
+    want = ".".join(map(str, SUPPORTED_PYTHON))
+    this = sys.version.split()[0]
+    cmd = None if os.environ.get(_DELEGATED) else find_supported_python()
+    if cmd is None:
+        fail(f"Python {want} is needed to build the backend's environment (this is {this}) and none was found: "
+             f"install Python {want} (python.org), then run this again, or run: python{want} install_deps.py")
+    say(f"this is Python {this}; building the environment with Python {want}: {' '.join(cmd)}")
+    env = {**os.environ, _DELEGATED: "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([*cmd, str(Path(__file__).resolve()), *argv], env=env).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--venv", type=Path, default=HERE / ".venv", help="where the environment goes (default: .venv/)")
     ap.add_argument("--dev", action="store_true", help="also install the test tools (pytest, ruff, bpy)")
@@ -193,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.models_dir is not None and args.models is None:
         fail("--models-dir only goes with --models")
+    if sys.version_info[:2] != SUPPORTED_PYTHON:
+        return hand_over_to_supported_python(argv)
 
     python = ensure_environment(args)
     if args.models:
@@ -202,10 +262,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def ensure_environment(args) -> Path:
     """Create or update the environment; returns its Python."""
-    if sys.version_info[:2] != SUPPORTED_PYTHON:
-        want = ".".join(map(str, SUPPORTED_PYTHON))
-        fail(f"Python {want} is needed (this is {sys.version.split()[0]}); run this script with python{want}")
-
     t0 = time.monotonic()
     venv = args.venv.expanduser().resolve()
     python = venv_python(venv)

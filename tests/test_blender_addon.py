@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender_versions import blender_env
+from tests.blender_versions import BLENDERS, blender_env, blender_id
 
 if importlib.util.find_spec("bpy") is None:  # like pytest.importorskip("bpy"), without importing it here
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
@@ -391,7 +391,10 @@ def test_built_zip_layout(built_zip):
     assert not any(n.endswith(".pyc") for n in names)
 
 
-def test_built_zip_installs_and_enables_as_extension(built_zip, user_dir):
+# On every tested release: the zip is built with the newest Blender's builder, and the extension
+# system (validate, install, enable, disable) is what users of each release go through.
+@pytest.mark.parametrize("blender", BLENDERS, ids=blender_id)
+def test_built_zip_installs_and_enables_as_extension(built_zip, user_dir, blender):
     out = run_bpy(
         f"""
         import importlib
@@ -433,6 +436,7 @@ def test_built_zip_installs_and_enables_as_extension(built_zip, user_dir):
         """,
         user_dir,
         str(built_zip),
+        blender=blender,
     )
     assert "OK" in out
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,7 @@ import pytest
 if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
-from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
+from tests.blender_versions import BLENDERS, blender_env, blender_id  # noqa: E402
 from tests.test_blender_addon import ROOT, run_bpy  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
@@ -313,6 +316,7 @@ def _run(script: str, tmp: Path, timeout: float, blender: str | None = None) -> 
 def flow(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("flow")
     report, stdout = _run(FLOW, tmp, timeout=400, blender=request.param)
+    report["blender"] = request.param
     return report, tmp, stdout
 
 
@@ -527,3 +531,18 @@ def test_jobs_folder_is_the_preferences_one(flow):
     digitize = json.loads((tmp / "jobs" / jobs[0] / "job.json").read_text())
     assert digitize["command"] == "digitize" and digitize["photo"] == str(PHOTO)
     assert digitize["options"]["fusion_iterations"] == 2 and digitize["options"]["preset"] == "fast"
+
+
+def test_tick_benchmark_runs_on_a_finished_result(flow):
+    """tools/bench_blender_ticks.py (docs/benchmarks.md) on this flow's digitize output: one table row."""
+    r, tmp, _ = flow
+    out_dir = Path(r["job_dir"]) / "out"
+    user = tmp / "bench_user"
+    env = blender_env({**os.environ, "BLENDER_USER_RESOURCES": str(user), "BLENDER_USER_CONFIG": str(user / "config"),
+                       "BLENDER_USER_SCRIPTS": str(user / "scripts")}, r["blender"])
+    tool = ROOT / "tools" / "bench_blender_ticks.py"
+    proc = subprocess.run([sys.executable, str(tool), str(out_dir), "--builds", "2"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "blender" not in line]
+    assert len(row) == 1 and float(row[0].split("|")[4]) > 0, proc.stdout

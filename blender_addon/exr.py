@@ -100,7 +100,7 @@ def read_exr(path) -> dict[str, np.ndarray]:
         row_dtype = np.dtype([(name, dt, (width,)) for name, dt in channels])
         if any(name in out for name, _ in channels):
             raise ExrError("EXR parts share a channel name")
-        chans = {name: np.full((height, width), np.nan, np.float32) for name, _ in channels}
+        chans = {name: np.empty((height, width), np.float32) for name, _ in channels}  # every row checked below
         rows_seen = np.zeros(height, bool)
         for off in offsets:
             off = int(off)

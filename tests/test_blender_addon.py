@@ -76,9 +76,9 @@ for _kind in ("CONFIG", "SCRIPTS", "EXTENSIONS"):
 _END = "--- end of the bpy script ---"  # printed last: a script that stopped early (sys.exit) lacks it
 
 
-def run_bpy(code: str, user_dir: Path, *args: str, timeout: float = 60, blender: str | None = None) -> str:
-    """Run code under the bpy interpreter in a fresh process with throwaway Blender user folders;
-    `blender`: an older release's version (tests/blender_versions.py), None = the venv's bpy."""
+def bpy_process_env(user_dir: Path, blender: str | None = None) -> dict:
+    """Environment for a bpy process: Blender's user folders in `user_dir` (the real user's
+    configuration is never touched) and that Blender release (tests/blender_versions.py)."""
     env = blender_env(dict(os.environ), blender)
     env.update(
         BLENDER_USER_RESOURCES=str(user_dir),
@@ -88,6 +88,13 @@ def run_bpy(code: str, user_dir: Path, *args: str, timeout: float = 60, blender:
         XDG_CONFIG_HOME=str(user_dir / "xdg"),
         PYTHONDONTWRITEBYTECODE="1",
     )
+    return env
+
+
+def run_bpy(code: str, user_dir: Path, *args: str, timeout: float = 60, blender: str | None = None) -> str:
+    """Run code under the bpy interpreter in a fresh process with throwaway Blender user folders;
+    `blender`: an older release's version (tests/blender_versions.py), None = the venv's bpy."""
+    env = bpy_process_env(user_dir, blender)
     script = _PROLOGUE.format(root=str(ROOT)) + textwrap.dedent(code) + f"\nprint({_END!r}, flush=True)\n"
     proc = subprocess.run(
         [sys.executable, "-c", script, *args],

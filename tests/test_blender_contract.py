@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import time
@@ -34,6 +33,8 @@ import pytest
 
 if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
+
+from tests.test_blender_addon import bpy_process_env  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -170,11 +171,8 @@ def run(tmp_path_factory):
         d.mkdir()
     script = tmp / "digitize_person.py"
     script.write_text(USER_SCRIPT)
-    env = dict(os.environ)
-    env.update(BLENDER_USER_RESOURCES=str(user), BLENDER_USER_CONFIG=str(user / "config"),
-               BLENDER_USER_SCRIPTS=str(user / "scripts"), BLENDER_USER_EXTENSIONS=str(user / "extensions"),
-               XDG_CONFIG_HOME=str(user / "xdg"), TMPDIR=str(temp), PHOTO_DIGITIZE_MODELS=str(models),
-               PYTHONDONTWRITEBYTECODE="1")
+    env = bpy_process_env(user)
+    env.update(TMPDIR=str(temp), PHOTO_DIGITIZE_MODELS=str(models))
     env.pop("PYTHONPATH", None)  # the script finds the add-on through its own sys.path line
     t0 = time.time()
     proc = subprocess.run([sys.executable, str(script), str(ROOT), str(PHOTO), str(out)], cwd=tmp, env=env,

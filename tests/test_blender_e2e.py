@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +27,8 @@ import pytest
 if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
-from tests.blender_versions import BLENDERS, blender_env, blender_id  # noqa: E402
-from tests.test_blender_addon import ROOT, run_bpy  # noqa: E402
+from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
+from tests.test_blender_addon import ROOT, bpy_process_env, run_bpy  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -537,9 +536,7 @@ def test_tick_benchmark_runs_on_a_finished_result(flow):
     """tools/bench_blender_ticks.py (docs/benchmarks.md) on this flow's digitize output: one table row."""
     r, tmp, _ = flow
     out_dir = Path(r["job_dir"]) / "out"
-    user = tmp / "bench_user"
-    env = blender_env({**os.environ, "BLENDER_USER_RESOURCES": str(user), "BLENDER_USER_CONFIG": str(user / "config"),
-                       "BLENDER_USER_SCRIPTS": str(user / "scripts")}, r["blender"])
+    env = bpy_process_env(tmp / "bench_user", r["blender"])
     tool = ROOT / "tools" / "bench_blender_ticks.py"
     proc = subprocess.run([sys.executable, str(tool), str(out_dir), "--builds", "2"],
                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp)

@@ -30,15 +30,15 @@ def build_once(out_dir: Path, name: str) -> list[float]:
     """Milliseconds of each piece of one build."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     steps = scene_result.build_result_steps(bpy.context, scene_result.load_result_files(out_dir), name)
-    ticks = []
-    while True:
+    ticks, done = [], False
+    while not done:
         t0 = time.perf_counter()
         try:
             next(steps)
-        except StopIteration:
-            ticks.append((time.perf_counter() - t0) * 1000)
-            return ticks
+        except StopIteration:  # the last piece runs in the call that ends the generator
+            done = True
         ticks.append((time.perf_counter() - t0) * 1000)
+    return ticks
 
 
 def main(argv=None) -> int:

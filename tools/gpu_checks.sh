@@ -24,8 +24,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee 
 'diffusers', diffusers.__version__, 'numpy', numpy.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
 
 echo "== building the random-weight inpainting + normal ControlNet ($SIZE)"
-timeout 300 "$PY" -c "import sys; from pathlib import Path; from backend.models.random_weights import SHAPES, build_models
-build_models(Path(sys.argv[1]), SHAPES[sys.argv[2]], silhouette=False)" "$MODELS" "$SIZE" >"$OUT/build.txt" 2>&1 \
+timeout 300 "$PY" -c "import sys; from pathlib import Path; from backend.bench_diffusion import build_in_child
+print(f'built in {build_in_child(Path(sys.argv[1]), sys.argv[2]):.0f} s')" "$MODELS" "$SIZE" >"$OUT/build.txt" 2>&1 \
     || { tail -20 "$OUT/build.txt"; echo "building the models failed: nothing measured"; exit 1; }
 
 failed=0

@@ -2,7 +2,8 @@
 # The checks only a machine with an NVIDIA GPU can make (docs/benchmarks.md, "Diffusion"), in one go:
 #   1. the full-size random-weight benchmark in fp16: load, one view, the back redraw, a whole digitize;
 #   2. the same with model CPU offload + attention slicing (the small-GPU path), views only;
-#   3. the CUDA tests (fp16 and offload through the registry, tiny models).
+#   3. the CUDA tests (fp16 and offload through the registry, tiny models; nvdiffrast against the CPU
+#      rasteriser when nvdiffrast is installed).
 # Run from the repository root:  tools/gpu_checks.sh [RESULTS_DIR]   (default gpu-results/)
 # PYTHON: the environment's interpreter (default .venv/bin/python). Estimated 5 minutes on a large GPU.
 # Exits non-zero when any step failed; every step's output is also in RESULTS_DIR.
@@ -36,6 +37,6 @@ echo "== offload + attention slicing, views only ($DEVICE)"
 timeout 240 "$PY" -m backend.bench_diffusion --device "$DEVICE" --offload --no-digitize --runs 2 --models-dir "$MODELS" \
     2>&1 | tee "$OUT/bench_offload.txt" || failed=1
 echo "== CUDA tests"
-timeout 240 "$PY" -m pytest tests/test_diffusion.py -m cuda -q -p no:cacheprovider 2>&1 \
+timeout 240 "$PY" -m pytest tests/test_diffusion.py tests/test_raster.py -m cuda -q -p no:cacheprovider 2>&1 \
     | tee "$OUT/pytest_cuda.txt" || failed=1
 exit $failed

@@ -15,8 +15,11 @@ the environment still imports, it returns in about a second. Uses only the stand
 so Blender's own Python can run it (the add-on's preferences button does); run by a Python
 other than 3.11, it looks for a Python 3.11 on the machine and hands itself over to it. The model download
 runs inside the environment (`python -m backend.models.download`, huggingface_hub), takes only
-safetensors weights and configs, skips what is already there, and stops with one line when
-there is no network. Nothing else in the project ever downloads a model.
+safetensors weights and configs at the commit each model is pinned to (docs/models.md), checks
+every file's size and sha256 against what the hub publishes before it is moved into the models
+cache (a mismatch is refused in one line and nothing half-installed is left), skips what is
+already there, and stops with one line when there is no network. Nothing else in the project
+ever downloads a model.
 """
 
 from __future__ import annotations
@@ -173,7 +176,8 @@ def download_models(python: Path, roles: str, models_dir: Path | None) -> None:
     cmd = [str(python), "-m", "backend.models.download", "--roles", roles]
     if models_dir is not None:
         cmd += ["--models-dir", str(models_dir.expanduser().resolve())]
-    say("downloading the models (first time: about 3 GB; later runs skip what is there)")
+    say("downloading the models at their pinned commits, every file checked (first time: about 3 GB; later runs "
+        "skip what is there)")
     env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     r = subprocess.run(cmd, cwd=HERE, env=env)
     if r.returncode != 0:

@@ -14,105 +14,81 @@ import sys
 import traceback
 from pathlib import Path
 
-from .conventions import DEFAULT_HEIGHT_M
+from . import options as opts
 from .errors import UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 
-def positive_height(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.3 <= value <= 3.0:
-        raise argparse.ArgumentTypeError(f"height must be between 0.3 and 3.0 metres, got {value}")
-    return value
+class Parser(argparse.ArgumentParser):
+    """argparse with the house's one line: `error: ...` and exit code 2, no usage block."""
+
+    def error(self, message: str):
+        if message.startswith("argument "):  # "argument --height: --height must be ..." -> the second half
+            flag, _, rest = message[len("argument "):].partition(": ")
+            message = rest if rest.startswith(flag.split("/")[-1]) else f"{flag}: {rest}"
+        print(f"error: {message}", file=sys.stderr)
+        self.exit(EXIT_BAD_INPUT)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def option_type(option: opts.Option):
+    """An argparse type that converts and checks through the shared option table (backend/options.py)."""
 
-
-def checked_by(check):
-    """An argparse type that keeps the text but refuses it, as argparse does, when `check` raises a UserError."""
-
-    def parse(text: str) -> str:
+    def parse(text: str):
         try:
-            check(text)
+            return opts.from_text(option, text, option.flag)
         except UserError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
-        return text
 
+    parse.__name__ = option.key  # argparse names the type in some messages
     return parse
 
 
-def model_override(text: str) -> str:
-    from .models.registry import parse_model_override
+def add_options(p: argparse.ArgumentParser, command: str) -> None:
+    """The table's options that `command` takes, as flags."""
+    for o in opts.OPTIONS.values():
+        if command not in o.commands:
+            continue
+        kw = {"dest": o.dest, "help": o.help}
+        if o.kind == opts.SWITCH:
+            p.add_argument(o.flag, action="store_true", **kw)
+        elif o.kind == opts.MODELS:
+            p.add_argument(o.flag, action="append", default=[], type=option_type(o), metavar="KEY=ID_OR_FOLDER", **kw)
+        else:
+            metavar = "{" + ",".join(o.choices) + "}" if o.choices else o.key.upper()
+            p.add_argument(o.flag, type=option_type(o), default=o.default, metavar=metavar, **kw)
 
-    return checked_by(parse_model_override)(text)
 
-
-def view_schedule(text: str) -> str:
-    from .views import parse_views
-
-    return checked_by(parse_views)(text)
-
-
-def add_common(p: argparse.ArgumentParser) -> None:
+def add_common(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("photo", type=Path, help="photo of one person (JPEG, PNG, ...), or a folder of photos")
     p.add_argument("--out", type=Path, required=True,
-                   help="output folder (replaced as a whole when done; for a folder of photos, one sub-folder each)")
-    p.add_argument("--height", type=positive_height, default=DEFAULT_HEIGHT_M, metavar="METRES",
-                   help=f"the person's height in metres (default {DEFAULT_HEIGHT_M})")
+                   help="output folder: new, empty, or an earlier result (replaced as a whole when done); for a "
+                        "folder of photos, one sub-folder each")
     p.add_argument("--mesh", type=Path, help="use this mesh (OBJ/PLY/GLB, world frame) instead of reconstructing")
-    p.add_argument("--segmenter", choices=["auto", "alpha", "mediapipe", "grabcut"], default="auto")
-    p.add_argument("--rasterizer", choices=["auto", "cpu", "nvdiffrast"], default="auto")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--models-dir", type=Path, metavar="DIR",
-                   help="a folder, one sub-folder per model role (inpaint/, controlnet_normal/, normals/, ...: "
-                        "docs/models.md)")
-    p.add_argument("--model", action="append", default=[], type=model_override, metavar="KEY=ID_OR_FOLDER",
-                   help="use this folder, or this hub id already on this machine, for a model role (repeatable)")
-    p.add_argument("--views", default="default", type=view_schedule, metavar="SCHEDULE",
-                   help="view schedule: default (the paper's 8 views + 4 from above/below), paper (its 8), or the "
-                        "views after the input in order, e.g. 180,45,-45,90,-90,135,-135,0@60 (AZIMUTH[@ELEVATION])")
+    add_options(p, command)
     p.add_argument("--events", choices=["text", "jsonl"], default="text", help="progress format on stderr")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m backend", description="Photo of a person -> textured 3D human.")
+    ap = Parser(prog="python -m backend", description="Photo of a person -> textured 3D human.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     dg = sub.add_parser("digitize", help="photo -> textured avatar (OBJ+MTL+PNG, GLB, views, preview)")
-    add_common(dg)
-    dg.add_argument("--seed", type=int, default=0, help="same seed, same inputs -> same texture")
-    dg.add_argument("--preset", choices=["fast", "quality"], default="fast")
-    dg.add_argument("--inpainter", choices=["auto", "classical", "diffusion"], default="auto")
-    dg.add_argument("--prompt", default="", help="words added to the inpainting prompt (diffusion only)")
-    dg.add_argument("--negative-prompt", default="", help="negative prompt (diffusion only)")
-    dg.add_argument("--fusion-iterations", type=int, help="texture optimisation steps (default: the preset's)")
-    dg.add_argument("--steps", type=positive_int, metavar="N", help="diffusion steps per view (default: the preset's)")
-    dg.add_argument("--offload", action="store_true",
-                    help="CUDA: keep only the running model on the GPU (for GPUs with little memory)")
-    dg.add_argument("--resume", action="store_true",
-                    help="continue a killed run of the same photo and options from its last finished stage")
-
+    add_common(dg, opts.DIGITIZE)
     sh = sub.add_parser("shape", help="photo -> person mask, body mesh with UVs, per-view maps")
-    add_common(sh)
+    add_common(sh, opts.SHAPE)
 
     jb = sub.add_parser("job", help="run the job described in JOBDIR/job.json (docs/job.md; the add-on uses this)")
     jb.add_argument("job_dir", type=Path)
     jb.add_argument("--debug", action="store_true", help="show tracebacks")
     return ap
+
+
+def option_values(args) -> dict:
+    """The command line's options by their table keys (what job.json's `options` holds)."""
+    return {o.key: getattr(args, o.dest) for o in opts.OPTIONS.values() if hasattr(args, o.dest)}
 
 
 def photos_in(folder: Path) -> list[Path]:
@@ -121,19 +97,19 @@ def photos_in(folder: Path) -> list[Path]:
 
 def run_one(args, photo: Path, out: Path, progress) -> None:
     from . import pipeline
+    from .outputs import claimed_output
 
-    common = dict(height_m=args.height, mesh_path=args.mesh, segmenter=args.segmenter, rasterizer=args.rasterizer,
-                  device=args.device, models_dir=args.models_dir, models=args.model, views=args.views)
-    if args.command == "shape":
-        pipeline.run_shape(photo, out, pipeline.ShapeOptions(**common), progress)
-        what = "mesh.obj, mask.png, maps/, result.json"
-    else:
-        options = pipeline.DigitizeOptions(**common, preset=args.preset, seed=args.seed, inpainter=args.inpainter,
-                                           prompt=args.prompt, negative_prompt=args.negative_prompt,
-                                           fusion_iterations=args.fusion_iterations, diffusion_steps=args.steps,
-                                           offload=args.offload, resume=args.resume)
-        pipeline.run_digitize(photo, out, options, progress)
-        what = "preview.png, avatar.glb, mesh.obj + texture.png, views/, result.json"
+    values = option_values(args)
+    # The output is claimed (locked, checked that it may be replaced) before the photo is read.
+    keep = (photo, args.mesh, values["models_dir"])
+    with claimed_output(out, overwrite=values["overwrite"], keep=keep) as out:
+        kwargs = {**opts.pipeline_kwargs(values, args.command), "mesh_path": args.mesh}
+        if args.command == "shape":
+            pipeline.run_shape(photo, out, pipeline.ShapeOptions(**kwargs), progress)
+            what = "mesh.obj, mask.png, maps/, result.json"
+        else:
+            pipeline.run_digitize(photo, out, pipeline.DigitizeOptions(**kwargs), progress)
+            what = "preview.png, avatar.glb, mesh.obj + texture.png, views/, result.json"
     if not args.events == "jsonl":
         print(f"wrote {out}/ ({what})")
 
@@ -174,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             progress = job.main(args.job_dir)
             job.run_job(args.job_dir, progress)
             return EXIT_OK
+        opts.preflight(option_values(args))
         if args.photo.is_dir():
             return run_folder(args, progress)
         run_one(args, args.photo, args.out, progress)

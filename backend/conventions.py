@@ -207,6 +207,22 @@ def orbit_camera(
     return Camera(w2c, resolution, resolution, f, f, c, c, projection, name, float(azimuth_deg), float(elevation_deg))
 
 
+def portrait_camera(height_m: float, width: int, height: int, *, focal_35mm: float = 50.0, fill: float = 0.8,
+                    eye_height: float = 0.5, shift_px: tuple[float, float] = (0.0, 0.0), name: str = "photo") -> Camera:
+    """A photographer's camera on a person standing at the origin: a level pinhole in front (-Y).
+
+    `focal_35mm`: the lens as a full-frame equivalent (on the 43.27 mm diagonal); the distance is
+    chosen so that the person spans `fill` of the frame's height; the camera stands at
+    `eye_height` of the person's height; `shift_px` moves the principal point (an off-centre crop).
+    """
+    f = focal_35mm * np.hypot(width, height) / np.hypot(36.0, 24.0)
+    distance = f * height_m / (fill * height)
+    zc = eye_height * height_m
+    w2c = look_at(np.array([0.0, -distance, zc]), np.array([0.0, 0.0, zc]))
+    return Camera(w2c, width, height, f, f, width / 2 + shift_px[0], height / 2 + shift_px[1], PERSPECTIVE, name,
+                  0.0, 0.0)
+
+
 # --- images, UVs and normal maps --------------------------------------------------------
 
 

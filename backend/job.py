@@ -9,13 +9,15 @@ import json
 import sys
 from pathlib import Path
 
+from . import options as opts
 from .errors import UserError
 from .progress import Progress
 
 COMMANDS = ("digitize", "retexture")
-OPTION_KEYS = {"preset", "seed", "height_m", "device", "inpainter", "prompt", "negative_prompt",
-               "fusion_iterations", "segmenter", "rasterizer", "models_dir", "models", "diffusion_steps", "offload",
-               "resume", "views"}
+VERSION = 1
+# job.json's own keys and what each must be; `options` is checked by backend/options.py.
+PATH_KEYS = ("photo", "mesh", "maps")
+JOB_KEYS = ("version", "command", *PATH_KEYS, "cameras", "options")
 
 
 class TeeStream:
@@ -37,6 +39,7 @@ class TeeStream:
 
 
 def read_job(job_dir: Path) -> dict:
+    """job.json, every key and option checked (docs/job.md): a wrong one is refused before any work."""
     path = job_dir / "job.json"
     try:
         job = json.loads(path.read_text(encoding="utf-8"))
@@ -44,12 +47,29 @@ def read_job(job_dir: Path) -> dict:
         raise UserError(f"no job.json in {job_dir}") from None
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read {path}: {e}") from None
-    if not isinstance(job, dict) or job.get("command") not in COMMANDS:
+    if not isinstance(job, dict):
+        raise UserError(f"{path}: must hold one object ({{\"command\": ..., \"photo\": ...}})")
+    unknown = [k for k in job if k not in JOB_KEYS]
+    if unknown:
+        raise UserError(f"{path}: {unknown[0]!r} is not a job.json key; the keys are {', '.join(JOB_KEYS)}")
+    if job.get("version", VERSION) != VERSION:
+        raise UserError(f"{path}: version {job['version']!r} is not one this backend reads (it reads {VERSION})")
+    if job.get("command") not in COMMANDS:
         raise UserError(f"{path}: 'command' must be one of {', '.join(COMMANDS)}")
+    for key in PATH_KEYS:
+        value = job.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UserError(f"{path}: '{key}' must be a file path (text), got {opts.shown(value)}")
     if not job.get("photo"):
         raise UserError(f"{path}: 'photo' is missing")
     if job["command"] == "retexture" and not job.get("mesh"):
         raise UserError(f"{path}: a retexture job needs 'mesh'")
+    if not isinstance(job.get("cameras", []), list):
+        raise UserError(f"{path}: 'cameras' must be a list of cameras, got {opts.shown(job['cameras'])}")
+    try:
+        job["options"] = opts.read_options(job.get("options"), "options.")
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
     return job
 
 
@@ -61,17 +81,20 @@ def resolve(job_dir: Path, value: str | None) -> Path | None:
 
 
 def run_job(job_dir: Path, progress: Progress) -> dict:
+    job = read_job(job_dir)  # every value checked before the heavy imports below and before any work
+    values = job["options"]
+    opts.preflight(values)
+    from .outputs import claimed_output
     from .pipeline import DigitizeOptions, run_digitize
 
-    job = read_job(job_dir)
-    opts = {k: v for k, v in (job.get("options") or {}).items() if k in OPTION_KEYS}
-    if opts.get("models_dir"):
-        opts["models_dir"] = Path(opts["models_dir"])
-    options = DigitizeOptions(**opts, mesh_path=resolve(job_dir, job.get("mesh")),
-                              maps_path=resolve(job_dir, job.get("maps")),
-                              keep_mesh_uvs=job["command"] == "retexture")
-    (job_dir / "work").mkdir(exist_ok=True)
-    return run_digitize(resolve(job_dir, job["photo"]), job_dir / "out", options, progress)
+    photo, mesh = resolve(job_dir, job["photo"]), resolve(job_dir, job.get("mesh"))
+    maps = resolve(job_dir, job.get("maps"))
+    keep = (job_dir / "job.json", photo, mesh, maps, values["models_dir"])
+    with claimed_output(job_dir / "out", overwrite=values["overwrite"], keep=keep) as out:
+        options = DigitizeOptions(**opts.pipeline_kwargs(values), mesh_path=mesh, maps_path=maps,
+                                  keep_mesh_uvs=job["command"] == "retexture")
+        (job_dir / "work").mkdir(exist_ok=True)
+        return run_digitize(photo, out, options, progress)
 
 
 def main(job_dir: Path) -> Progress:

@@ -40,3 +40,12 @@ class Mesh:
         import trimesh
 
         return trimesh.Trimesh(self.vertices, self.faces, process=False)
+
+
+def weld_vertices(mesh: Mesh) -> Mesh:
+    """Merge vertices at the same position and drop the faces that collapse (marching cubes makes
+    such duplicates where the field is exactly zero at a grid point). UVs are not kept."""
+    unique, inverse = np.unique(mesh.vertices, axis=0, return_inverse=True)
+    faces = inverse.reshape(-1)[mesh.faces]
+    keep = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])
+    return Mesh(unique, faces[keep])

@@ -27,14 +27,19 @@ from .conventions import DEFAULT_HEIGHT_M, Camera
 from .errors import UserError
 from .export.mesh_io import obj_text
 from .intake import crop_to_working, load_photo, segment_person
-from .outputs import staged_output_dir, write_json, write_png
+from .intake.crop import mask_in_working
+from .intake.lens import photo_lens, working_lens
+from .outputs import OutputTargetError, claimed_output, staged_output_dir, write_json, write_png
 from .presets import PRESETS, Preset
 from .progress import Progress
 from .raster import get_rasterizer, load_maps, save_maps
-from .shape.normals_shape import choose_shape_estimator
+from .shape.choose import choose_shape_estimator
 from .shape.silhouette import DEFAULT_TARGET_FACES
+from .shape.user_mesh import maps_in_world
 from .uv.atlas import PaddingPlan, UVAtlas, unwrap
 from .views import parse_views, view_cameras
+
+FINE_MASK_FACTOR = 2  # the shape stage carves the body to the photo's outline at twice the working resolution
 
 
 @dataclass
@@ -45,6 +50,7 @@ class ShapeOptions:
     map_resolution: int = 512
     texture_resolution: int = 1024
     segmenter: str = "auto"
+    shape: str = "auto"  # auto: the fitted body, else the outline's; body: no fallback; silhouette (shape/choose.py)
     rasterizer: str = "auto"
     target_faces: int = DEFAULT_TARGET_FACES  # of the reconstructed body (a user's mesh is kept as it is)
     keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
@@ -106,18 +112,24 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
     for note in seg.notes:
         progress.warning(note) if seg.method == "grabcut" else progress.emit("log", note)
 
-    with progress.stage("shape", 2, total, "building the body mesh"):
-        # A user's mesh, else the learned normals when the `normals` model is on disk, else the
-        # silhouette (docs/models.md).
-        estimator, close = choose_shape_estimator(options.mesh_path, options.target_faces,
+    with progress.stage("shape", 2, total, "fitting the body to the pose and dressing it"):
+        # A user's mesh, else the fitted body, else the outline's shape (backend/shape/choose.py).
+        estimator, close = choose_shape_estimator(options.mesh_path, options.target_faces, shape=options.shape,
                                                   models_dir=options.models_dir, models=options.models,
-                                                  device=options.device, seed=options.seed)
+                                                  device=options.device, seed=options.seed,
+                                                  log=lambda message: progress.emit("log", message))
+        lens = photo_lens(photo.width, photo.height, photo.exif_focal)
         try:
-            shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m)
+            shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m,
+                                       lens=working_lens(lens, photo.width, photo.height, working.x0, working.y0,
+                                                         working.scale),
+                                       fine_mask=mask_in_working(seg.mask, working, FINE_MASK_FACTOR))
         finally:
             close()
     if shape.fallback_why:  # weights there but failing: a warning; simply absent: a log line (and `fallbacks`)
         progress.warning(shape.fallback_why) if shape.fallback_failed else progress.emit("log", shape.fallback_why)
+    for note in getattr(getattr(shape, "frame", None), "notes", ()):  # a user's mesh converted from cm, mm or Y-up
+        progress.warning(note)
 
     if options.keep_mesh_uvs and shape.mesh.has_uv:
         atlas = UVAtlas(shape.mesh, PaddingPlan.for_resolution(options.texture_resolution), charts=0, utilization=0.0)
@@ -129,10 +141,20 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
     return Body(photo, seg, working, shape, atlas, camera)
 
 
+def write_fitted_body(folder: Path, body: Body) -> None:
+    """body.obj and body.json: the bare body model under the clothes, when one was fitted."""
+    fitted = body.shape.body
+    if fitted is not None:
+        (folder / "body.obj").write_text(obj_text(fitted.mesh))
+        write_json(folder / "body.json", fitted.info)
+
+
 def base_result(photo_path: Path, body: Body, options: ShapeOptions) -> dict:
     """The result.json fields `shape` and `digitize` share."""
     mesh, atlas = body.mesh, body.atlas
     working = body.working
+    # A user's mesh keeps its own size: say what it is, not what --height asked for.
+    height_m = round(float(np.ptp(mesh.vertices[:, 2])), 4) if body.shape.method == "user_mesh" else options.height_m
     return {
         "version": __version__,
         "photo": str(Path(photo_path).absolute()),
@@ -141,7 +163,8 @@ def base_result(photo_path: Path, body: Body, options: ShapeOptions) -> dict:
         "working_crop": {"x0": working.x0, "y0": working.y0, "scale": working.scale,
                          "resolution": options.working_resolution},
         "segmentation": {"method": body.segmentation.method, "notes": body.segmentation.notes},
-        "shape": {"method": body.shape.method, "notes": body.shape.notes, "height_m": options.height_m},
+        "shape": {"method": body.shape.method, "notes": body.shape.notes, "height_m": height_m,
+                  **({"body": "body.json", "body_mesh": "body.obj"} if body.shape.body is not None else {})},
         "mesh": {"file": "mesh.obj", "vertices": len(mesh.vertices), "faces": len(mesh.faces)},
         "uv": {"charts": atlas.charts, "utilization": round(atlas.utilization, 4), **atlas.plan.to_json()},
         "platform": platform.platform(),
@@ -154,7 +177,7 @@ def run_shape(photo_path: Path, out_dir: Path, options: ShapeOptions, progress: 
     t_start = time.perf_counter()
     total = 5
     rasterizer = get_rasterizer(options.rasterizer)
-    with staged_output_dir(out_dir) as tmp:
+    with claimed_output(out_dir) as out_dir, staged_output_dir(out_dir) as tmp:  # checked and locked first
         body = build_body(photo_path, options, progress, total)
         with progress.stage("raster", 4, total, "rendering normal, silhouette, UV and depth maps"):
             cameras = view_cameras(body.mesh, parse_views(options.views), options.map_resolution)
@@ -164,6 +187,7 @@ def run_shape(photo_path: Path, out_dir: Path, options: ShapeOptions, progress: 
             (tmp / "mesh.obj").write_text(obj_text(body.mesh))
             write_png(tmp / "mask.png", body.segmentation.mask)
             save_maps(maps, tmp / "maps")
+            write_fitted_body(tmp, body)
         progress.timings["total"] = round(time.perf_counter() - t_start, 3)
         result = base_result(photo_path, body, options)
         result["maps"] = {"folder": "maps", "format": "docs/maps.md", "rasterizer": rasterizer.name,
@@ -181,6 +205,11 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
     With `options.resume`, the views and the fused texture of a killed run of the same photo and
     options are taken from its checkpoints (backend/checkpoints.py) instead of being made again.
     """
+    with claimed_output(out_dir) as out_dir:  # checked and locked before anything is loaded or read
+        return _run_digitize(photo_path, out_dir, options, progress)
+
+
+def _run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, progress: Progress | None) -> dict:
     from .checkpoints import Checkpoints, run_key
     from .synthesis import choose_inpainter
     from .torch_device import resolve_device
@@ -198,8 +227,9 @@ def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, prog
     try:
         result = _digitize_stages(photo_path, out_dir, options, progress, preset, device, inpainter, inpainter_notes,
                                   rasterizer, checkpoints, t_start)
-    except UserError:
-        checkpoints.abandon()  # bad input: nothing worth resuming
+    except UserError as e:
+        if not isinstance(e, OutputTargetError):  # the output changed during the run: the work may be resumed
+            checkpoints.abandon()  # bad input: nothing worth resuming
         raise
     checkpoints.finish()
     progress.emit("result", f"done: {Path(out_dir)} (open preview.png first)", out=str(out_dir))
@@ -223,7 +253,7 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
         with progress.stage("raster", 4, total, "rendering the views' maps"):
             if options.maps_path:
                 input_maps = rasterizer.render(body.mesh, [body.shape.camera])[0]
-                view_maps = back_view_first(load_maps(options.maps_path))
+                view_maps = back_view_first(maps_in_world(body.shape, load_maps(options.maps_path)))
             else:
                 cameras = view_cameras(body.mesh, parse_views(options.views)[1:], preset.view_resolution)
                 input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
@@ -259,6 +289,7 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
         with progress.stage("export", 8, total, "writing mesh, texture, GLB and preview"):
             write_obj_with_texture(body.mesh, fused.texture, tmp)
             write_png(tmp / "mask.png", body.segmentation.mask)
+            write_fitted_body(tmp, body)
             write_views(tmp / "views", views)
             write_preview(tmp / "preview.png", body.mesh, fused.texture)
             # The GLB goes last: its presence means the rest is there too.
@@ -378,6 +409,9 @@ def fallbacks(body: Body, *, inpainter: str | None = None, inpainter_notes=(), p
     if body.shape.method == "silhouette":
         out.append({"part": "shape", "used": "silhouette inflation",
                     "why": body.shape.fallback_why or "the depth profile is estimated from the outline"})
+    elif body.shape.method == "normals" and body.shape.fallback_why:  # the body fit failed, the normals ran
+        out.append({"part": "shape", "used": "the outline's inflation with the normals model's relief",
+                    "why": body.shape.fallback_why})
     if inpainter == "classical":
         out.append({"part": "inpainting", "used": "classical (nearest seen surface at the same height)",
                     "why": " ".join(inpainter_notes) or "chosen with --inpainter classical"})

@@ -76,11 +76,25 @@ def default_backend_python():
     return None
 
 
+_private_jobs = None  # this Blender session's job folder in the temp dir, once made
+
+
 def jobs_root(preferred: str = "") -> Path:
-    """Where job folders go: the preferences' folder, else the extension's user folder, else the temp dir."""
+    """Where job folders go: the preferences' folder, else the extension's user folder, else a private
+    folder in the temp dir (``private_temp_jobs_dir``)."""
     if preferred:
         return Path(preferred).expanduser()
     data = user_data_dir(create=True)
     if data is not None:
         return data / JOBS_DIR
-    return Path(tempfile.gettempdir()) / "photo_digitize_jobs"
+    return private_temp_jobs_dir()
+
+
+def private_temp_jobs_dir() -> Path:
+    """``<temp>/photo_digitize_jobs-XXXXXXXX``: made by ``tempfile.mkdtemp`` once per session, so its name
+    cannot be guessed and only this user may enter it (0700). A fixed name in a world-writable folder
+    could be made first by someone else, or be a link to somewhere else."""
+    global _private_jobs
+    if _private_jobs is None or not _private_jobs.is_dir() or _private_jobs.is_symlink():
+        _private_jobs = Path(tempfile.mkdtemp(prefix="photo_digitize_jobs-"))
+    return _private_jobs

@@ -2,10 +2,11 @@
 
 Every refused input must give exit code 2, a last stderr line `error: ...` that names the
 problem in plain words, no traceback, and leave nothing behind: no --out folder, no hidden
-staging (`.NAME.partial-*`, `.NAME.old-*`) or checkpoint (`.NAME.resume`) folder, no empty
-parent folders made for it, and an earlier good result untouched. Inputs the product repairs
-(n-gons, a mesh without UVs, a non-manifold mesh, odd pixel formats, a path with spaces and
-non-ASCII letters) must succeed. `shape` is used wherever the failure is at intake or mesh
+staging (`.NAME.partial-*`, `.NAME.old-*`), lock (`.NAME.lock`) or checkpoint (`.NAME.resume`)
+folder, no empty parent folders made for it, and an earlier good result (or any folder of the
+user's) untouched, every file checked by its hash. Inputs the product repairs (n-gons, a mesh
+without UVs, a non-manifold mesh, a mesh in centimetres, millimetres or Y-up, odd pixel formats,
+a path with spaces and non-ASCII letters) must succeed. `shape` is used wherever the failure is at intake or mesh
 time (`digitize` is slow); a small user mesh (--mesh) keeps the successful runs quick.
 """
 
@@ -49,11 +50,15 @@ f 5 9 6
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Everything under `folder`, hidden entries included: relative path -> content digest ("dir" for folders)."""
+    """Everything under `folder`, hidden entries included: relative path -> content digest ("dir" for folders,
+    "link to ..." for symbolic links, which are not followed)."""
     out = {}
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
-        out[rel] = "dir" if p.is_dir() else hashlib.sha1(p.read_bytes()).hexdigest()
+        if p.is_symlink():
+            out[rel] = f"link to {os.readlink(p)}"
+        else:
+            out[rel] = "dir" if p.is_dir() else hashlib.sha1(p.read_bytes()).hexdigest()
     return out
 
 
@@ -285,6 +290,91 @@ def test_out_is_a_file(tmp_path):
     assert_refused(r, parent, before, "exists and is not a folder")
 
 
+def users_folder(folder: Path) -> None:
+    """A folder of the user's own: files, a sub-folder, binary data."""
+    (folder / "photos").mkdir(parents=True)
+    (folder / "thesis.tex").write_text("years of work\n")
+    (folder / "photos" / "holiday.jpg").write_bytes(SAMPLE.read_bytes())
+    (folder / ".hidden").write_bytes(bytes(range(256)))
+
+
+def test_out_at_the_users_own_folder_is_refused_untouched(tmp_path, box_obj):
+    """`--out ~/Documents`, or a typo that names a real folder: nothing in it may go."""
+    parent = case_dir(tmp_path, "case")
+    users_folder(parent / "Documents")
+    before = snapshot(parent)
+    r = run_cli("shape", SAMPLE, "--out", parent / "Documents", "--mesh", box_obj)
+    assert "[1/" not in r.stderr  # refused before any stage
+    assert_refused(r, parent, before, "is not empty and is not a result of this program",
+                   "holds .hidden, photos, thesis.tex", "--overwrite")
+
+
+def test_out_at_a_link_to_the_users_folder_is_refused_and_the_target_kept(tmp_path, box_obj):
+    parent = case_dir(tmp_path, "case")
+    users_folder(parent / "Documents")
+    (parent / "link").symlink_to(parent / "Documents", target_is_directory=True)
+    before = snapshot(parent)
+    r = run_cli("shape", SAMPLE, "--out", parent / "link", "--mesh", box_obj)
+    assert_refused(r, parent, before, "not a result")
+    for flag in ([], ["--overwrite"]):  # a link that leads nowhere: refused either way
+        (parent / "nowhere").symlink_to(parent / "gone", target_is_directory=True)
+        before = snapshot(parent)
+        r = run_cli("shape", SAMPLE, "--out", parent / "nowhere", "--mesh", box_obj, *flag)
+        assert_refused(r, parent, before, "is a link to", "which does not exist")
+        (parent / "nowhere").unlink()
+
+
+def test_earlier_result_is_replaced_whole_also_through_a_link(tmp_path, box_obj):
+    out = tmp_path / "result"
+    assert run_cli("shape", SAMPLE, "--out", out, "--mesh", box_obj).returncode == 0
+    (out / "maps" / "stale.npz").write_bytes(b"")  # inside a folder the result wrote: replaced with it
+    fin = tmp_path / "fin.obj"
+    fin.write_text("v 0 0 0\nv 0 0 1.7\nv 0.3 0 0.85\nv -0.3 0 0.85\nf 1 3 2\nf 1 2 4\n")
+    link = tmp_path / "link"
+    link.symlink_to(out, target_is_directory=True)
+    r = run_cli("shape", SAMPLE, "--out", link, "--mesh", fin)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and link.resolve() == out.resolve()  # the link stays a link, to the new result
+    assert json.loads((out / "result.json").read_text())["mesh"]["faces"] == 2
+    assert not (out / "maps" / "stale.npz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fin.obj", "link", "result"]
+
+
+def test_overwrite_replaces_any_folder(tmp_path, box_obj):
+    out = tmp_path / "old stuff"
+    users_folder(out)
+    r = run_cli("shape", SAMPLE, "--out", out, "--mesh", box_obj, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(json.loads((out / "result.json").read_text())
+                                                           ["output"]["files"])
+
+
+def test_overwrite_never_replaces_the_folder_holding_the_photo(tmp_path, box_obj):
+    parent = case_dir(tmp_path, "case")
+    users_folder(parent / "shoot")
+    before = snapshot(parent)
+    r = run_cli("shape", parent / "shoot" / "photos" / "holiday.jpg", "--out", parent / "shoot", "--mesh", box_obj,
+                "--overwrite")
+    assert_refused(r, parent, before, "holds the input", "holiday.jpg")
+
+
+def test_older_result_without_a_marker_is_replaced_unless_it_holds_more(tmp_path, box_obj):
+    """Results of versions before the marker are recognised by their result.json and the names they wrote."""
+    parent = case_dir(tmp_path, "case")
+    old = parent / "result"
+    old.mkdir()
+    (old / "result.json").write_text(json.dumps({"version": "0.1.0", "input_camera": {}}))
+    (old / "mesh.obj").write_text("v 0 0 0\n")
+    (old / "my notes.txt").write_text("mine")
+    before = snapshot(parent)
+    r = run_cli("shape", SAMPLE, "--out", old, "--mesh", box_obj)
+    assert_refused(r, parent, before, "older version", "also holds my notes.txt", "--overwrite")
+    (old / "my notes.txt").unlink()
+    r = run_cli("shape", SAMPLE, "--out", old, "--mesh", box_obj)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((old / "result.json").read_text())["output"]["made_by"] == "photo-digitize"
+
+
 def run_in_process(argv: list, capsys) -> tuple[int, str]:
     """backend.cli.main in this process (so a test can stand in for the OS): (exit code, stderr)."""
     from backend import cli
@@ -375,6 +465,9 @@ MESH_CASES = [
     ("bad index.obj", "v 0 0 0\nv 0.4 0 0\nv 0 0 1.7\nf 1 2 99\n", ["bad index.obj", "vertex the file does not have"]),
     ("body.stl", "solid x\nendsolid x\n", ["body.stl", "unsupported mesh format"]),
     ("2M faces.ply", None, ["2M faces.ply", "too many faces (2,000,000)", "decimate", "500,000"]),
+    ("decimetres.obj", BOX_OBJ.replace(" 1.7\n", " 17\n").replace(" 1.9\n", " 19\n"),
+     ["decimetres.obj", "19 units tall along Z", "neither metres", "centimetres", "millimetres"]),
+    ("tiny.obj", "v 0 0 0\nv 0.04 0 0\nv 0 0.02 0.1\nf 1 2 3\n", ["tiny.obj", "0.1 units tall"]),
 ]
 
 
@@ -388,6 +481,42 @@ def test_bad_mesh_is_refused_and_leaves_nothing(tmp_path, name, content, words):
     parent = case_dir(tmp_path, "case")
     r = run_cli("shape", SAMPLE, "--out", parent / "result", "--mesh", mesh)
     assert_refused(r, parent, {}, *words)
+
+
+def scaled_box(scale: float, y_up: bool) -> str:
+    """BOX_OBJ in other units, or standing along Y as Y-up exporters write it ((x, y, z) -> (x, z, -y))."""
+    lines = []
+    for line in BOX_OBJ.splitlines():
+        if line.startswith("v "):
+            x, y, z = (float(t) * scale for t in line.split()[1:])
+            x, y, z = (x, z, -y) if y_up else (x, y, z)
+            line = f"v {x:.6f} {y:.6f} {z:.6f}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("scale,y_up,said", [
+    (100.0, False, ["190 units tall", "read as centimetres", "1.90 m"]),
+    (1000.0, False, ["1900 units tall", "read as millimetres"]),
+    (1.0, True, ["stood along Y", "turned Z up", "(x, -z, y)"]),
+    (100.0, True, ["stood along Y", "read as centimetres"]),
+])
+def test_mesh_in_other_units_or_y_up_is_converted_and_said(tmp_path, scale, y_up, said):
+    """A mesh in centimetres, millimetres or Y-up is brought to metres, Z up; the log and result.json say so."""
+    mesh = tmp_path / "exported.obj"
+    mesh.write_text(scaled_box(scale, y_up))
+    out = tmp_path / "out"
+    r = run_cli("shape", SAMPLE, "--out", out, "--mesh", mesh)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    for words in said:
+        assert any(words in w for w in warnings), (words, warnings)
+    result = json.loads((out / "result.json").read_text())
+    assert result["shape"]["height_m"] == pytest.approx(1.9, abs=1e-4)
+    assert all(any(words in n for n in result["shape"]["notes"]) for words in said)
+    v = np.array([[float(t) for t in line.split()[1:]] for line in (out / "mesh.obj").read_text().splitlines()
+                  if line.startswith("v ")])
+    assert np.allclose(v.min(0), [-0.2, -0.15, 0], atol=1e-5) and np.allclose(v.max(0), [0.2, 0.15, 1.9], atol=1e-5)
 
 
 def test_face_limit_counts_obj_polygons_and_their_triangles(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ the user's object is untouched.
 
 Outside the script (the environment of the process, as a user's shell would have it):
 Blender's user folders point into tmp_path; ``TMPDIR`` points into tmp_path so the job folder of
-a checkout (``<system temp>/photo_digitize_jobs``, docs/blender_addon.md) lands there; and
+a checkout (``<system temp>/photo_digitize_jobs-XXXXXXXX``, docs/blender_addon.md) lands there; and
 ``PHOTO_DIGITIZE_MODELS`` is an empty folder, so the run takes the weight-free path whatever
 weights this machine has (as tests/test_digitize.py does).
 """
@@ -187,8 +187,8 @@ def run(tmp_path_factory):
 
 def _job_out(report, temp) -> Path:
     job_dir = Path(report["object"]["job_dir"])
-    # From a checkout the job folders go to <system temp>/photo_digitize_jobs (docs/blender_addon.md).
-    assert job_dir.parent == temp / "photo_digitize_jobs", job_dir
+    # From a checkout: a private <system temp>/photo_digitize_jobs-XXXXXXXX (docs/blender_addon.md).
+    assert job_dir.parent.parent == temp and job_dir.parent.name.startswith("photo_digitize_jobs-"), job_dir
     return job_dir / "out"
 
 

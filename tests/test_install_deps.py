@@ -5,6 +5,7 @@ says in one line what to do. Nothing here installs anything."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -75,3 +76,22 @@ def test_the_handed_over_run_never_hands_over_again(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         install_deps.hand_over_to_supported_python([])
     assert "Python 3.11 is needed" in capsys.readouterr().err
+
+
+def test_models_run_the_checked_download_and_pass_its_refusal_on(monkeypatch, tmp_path):
+    """`--models` hands the roles and the folder to the download tool (which pins and checks every file,
+    tests/test_model_pinning.py) and exits with its code: a refused download is not a finished install."""
+    seen = []
+
+    def fake_run(cmd, cwd=None, env=None):
+        seen.append((cmd, cwd, env))
+        return subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(install_deps.subprocess, "run", fake_run)
+    with pytest.raises(SystemExit) as e:
+        install_deps.download_models(Path("/venv/bin/python"), "all", tmp_path / "models")
+    assert e.value.code == 1
+    cmd, cwd, env = seen[0]
+    assert cmd == ["/venv/bin/python", "-m", "backend.models.download", "--roles", "all", "--models-dir",
+                   str((tmp_path / "models").resolve())]
+    assert cwd == ROOT and env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)

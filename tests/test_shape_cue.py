@@ -27,7 +27,7 @@ from backend.shape.normal_integration import (
     integrate_with_prior,
     rim_agreement,
 )
-from backend.shape.normals_shape import LearnedNormalsShape, choose_shape_estimator
+from backend.shape.normals_shape import LearnedNormalsShape, choose_outline_estimator
 from backend.shape.silhouette import SilhouetteShape, SurfaceDepths, inflation_depth
 from tests.test_shape import person_mask
 
@@ -264,7 +264,7 @@ def test_a_flipped_normal_map_is_refused(rendered):
 
 def test_without_the_folder_the_silhouette_runs_and_says_how_to_get_the_model(tmp_path):
     (tmp_path / "models").mkdir()
-    estimator, close = choose_shape_estimator(models_dir=tmp_path / "models")
+    estimator, close = choose_outline_estimator(models_dir=tmp_path / "models")
     assert type(estimator) is SilhouetteShape
     close()
     res = estimator.estimate(None, person_mask(256), height_m=HEIGHT_M)
@@ -274,7 +274,7 @@ def test_without_the_folder_the_silhouette_runs_and_says_how_to_get_the_model(tm
 
 
 def test_a_user_mesh_wins(tmp_path, tiny_dir):
-    estimator, _ = choose_shape_estimator(tmp_path / "body.obj", models_dir=tiny_dir)
+    estimator, _ = choose_outline_estimator(tmp_path / "body.obj", models_dir=tiny_dir)
     assert estimator.name == "user_mesh"
 
 
@@ -282,7 +282,7 @@ def test_broken_weights_fall_back_naming_the_folder(tmp_path, tiny_dir):
     broken = tmp_path / "models" / "normals"
     broken.mkdir(parents=True)
     (broken / "model_index.json").write_text((tiny_dir / "normals" / "model_index.json").read_text())
-    estimator, _ = choose_shape_estimator(models_dir=tmp_path / "models", device="cpu")
+    estimator, _ = choose_outline_estimator(models_dir=tmp_path / "models", device="cpu")
     assert type(estimator) is SilhouetteShape and estimator.fallback_failed
     assert "could not be loaded" in estimator.fallback_why and str(broken.resolve()) in estimator.fallback_why
 
@@ -336,7 +336,7 @@ def test_tiny_model_is_saved_as_safetensors_only(tiny_dir):
 
 
 def test_tiny_model_loads_through_the_registry_and_predicts(tiny_dir):
-    estimator, close = choose_shape_estimator(models_dir=tiny_dir, device="cpu", seed=3)
+    estimator, close = choose_outline_estimator(models_dir=tiny_dir, device="cpu", seed=3)
     assert isinstance(estimator, LearnedNormalsShape)
     predictor = estimator.predictor
     assert isinstance(predictor, MarigoldNormals) and predictor.pipe.dtype.is_floating_point
@@ -353,7 +353,7 @@ def test_tiny_model_loads_through_the_registry_and_predicts(tiny_dir):
 
 
 def test_tiny_model_makes_a_closed_body_covering_the_mask(tiny_dir):
-    estimator, close = choose_shape_estimator(None, FACES, models_dir=tiny_dir, device="cpu")
+    estimator, close = choose_outline_estimator(None, FACES, models_dir=tiny_dir, device="cpu")
     mask = person_mask(256)
     rgb = np.where(mask[..., None], np.array([180, 120, 90], np.uint8), np.uint8(255))
     try:

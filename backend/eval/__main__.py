@@ -12,6 +12,9 @@ median time of each stage; writes under --out:
     figure.png    truth / ours / mirror from 8 sides, one block of rows per figure
     summary.md    what was printed
     seed<N>/      the figure's photo and the digitize output, to look at
+
+`python -m backend.eval shape [--figures N] [--shape-args "..."] [--out DIR]` scores the shape
+stage's mesh against posed, dressed people of known 3D instead (backend/eval/shape_eval.py).
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ def evaluate_figure(seed: int, out: Path, args, lpips) -> tuple[list[dict], dict
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["shape"]:  # the shape stage's 3D against the truth (backend/eval/shape_eval.py)
+        from .shape_eval import main as shape_main
+
+        return shape_main(argv[1:])
     from ..errors import UserError
     from ..tables import machine_line, table
     from .groundtruth import DEFAULT_SEEDS, PROTOCOL_VIEWS

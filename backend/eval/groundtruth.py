@@ -4,7 +4,8 @@
     write_photo(fig, path)                       # what the pipeline is given
     cams = protocol_cameras(fig.mesh, 256)       # 90 orbit views, 4 degrees apart, as the paper scores
 
-The photo is the figure from the front through an orthographic camera, with its true colours
+The photo is the figure from the front through a photographer's camera (a level pinhole with a
+50 mm full-frame-equivalent lens, backend.conventions.portrait_camera), with its true colours
 and no shading: the texture is then asked to reproduce the albedo, so a score measures
 reconstruction and synthesis, not how lighting was baked in. The protocol's cameras are framed
 on the true body, so a wrong shape costs as well as a wrong colour.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import ORTHOGRAPHIC, Camera, look_at
+from ..conventions import Camera, portrait_camera
 from ..views import View, view_cameras
 from .scoring import render_figure_albedo
 
@@ -46,12 +47,9 @@ def protocol_cameras(mesh, resolution: int, count: int = PROTOCOL_VIEWS) -> list
 
 
 def photo_camera(height_m: float) -> Camera:
-    """Orthographic, from the front (-Y), the whole body in 1/1.2 of the frame's height."""
+    """A 50 mm portrait from the front (-Y), level at the body's mid-height, the body in 1/1.2 of the frame's height."""
     w, h = PHOTO_SIZE
-    zc = height_m / 2
-    f = h / (height_m * 1.2)
-    return Camera(look_at(np.array([0, -10.0, zc]), np.array([0, 0, zc])), w, h, f, f, w / 2, h / 2, ORTHOGRAPHIC,
-                  name="photo")
+    return portrait_camera(height_m, w, h, fill=1 / 1.2, name="photo")
 
 
 def write_photo(figure, path: Path) -> Path:

@@ -204,3 +204,23 @@ def mask_to_original(mask_working: np.ndarray, working: WorkingImage, width: int
                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     out[oy0:oy1, ox0:ox1] = sampled >= 0.5
     return out
+
+
+def mask_in_working(mask: np.ndarray, working: WorkingImage, factor: int) -> np.ndarray:
+    """The photo's mask in the working crop's frame at `factor` times its resolution (bool).
+
+    working_fine = (original - (x0, y0)) * scale * factor: the same crop, finer, so that an outline
+    can be followed more closely than the working image's pixels allow (the shape stage carves the
+    body to it). Bilinear, threshold 0.5; box-filtered first when the crop shrinks the photo.
+    """
+    s = working.scale * factor
+    size = working.resolution * factor
+    src = np.asarray(mask, dtype=np.float32)
+    if s < 0.67:  # shrinking: average the photo's pixels rather than pick among them
+        k = max(1, int(round(1 / s)))
+        src = cv2.blur(src, (k, k))
+    # OpenCV centres: fine pixel i (centre i + 0.5) <- original centre (i + 0.5) / s + x0 - 0.5.
+    m = np.array([[1 / s, 0.0, (0.5 / s) + working.x0 - 0.5], [0.0, 1 / s, (0.5 / s) + working.y0 - 0.5]])
+    out = cv2.warpAffine(src, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return out >= 0.5

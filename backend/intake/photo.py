@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from backend.errors import InputImageError
+from backend.intake.lens import ExifFocal, read_exif_focal
 
 MIN_SIDE_PX = 64
 MAX_SIDE_PX = 12000
@@ -41,6 +42,7 @@ class Photo:
     path: the file it came from.
     width, height: the size of `rgb` in pixels (after EXIF rotation).
     source_mode: PIL's mode of the file's pixels before conversion ("RGB", "I;16", "CMYK", "P", ...).
+    exif_focal: the lens as the camera wrote it in EXIF (backend.intake.lens.ExifFocal), or None.
     """
 
     rgb: np.ndarray
@@ -49,6 +51,7 @@ class Photo:
     width: int
     height: int
     source_mode: str
+    exif_focal: ExifFocal | None = None
 
     @property
     def name(self) -> str:
@@ -180,6 +183,7 @@ def load_photo(path: str | Path) -> Photo:
                 except _DECODE_ERRORS:  # a broken EXIF block: keep the pixels as stored
                     oriented = img
                 rgb, alpha = _convert(oriented)
+                exif_focal = read_exif_focal(img)
         except Image.DecompressionBombError as e:
             raise _too_large(name, (width, height)) from e
         except MemoryError as e:
@@ -200,4 +204,4 @@ def load_photo(path: str | Path) -> Photo:
             raise InputImageError(f"photo {name} has no visible pixels: it is fully transparent")
     if _luma_std(rgb, visible) < BLANK_LUMA_STD and (alpha is None or float(alpha[:: 4, :: 4].std()) < BLANK_ALPHA_STD):
         raise InputImageError(f"photo {name} is blank (one flat colour): use a photo that shows the person")
-    return Photo(rgb=rgb, alpha=alpha, path=path, width=w, height=h, source_mode=source_mode)
+    return Photo(rgb=rgb, alpha=alpha, path=path, width=w, height=h, source_mode=source_mode, exif_focal=exif_focal)

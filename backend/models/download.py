@@ -7,12 +7,18 @@ Each role goes to `DIR/<key>/` (default: the models cache, $PHOTO_DIGITIZE_MODEL
 one safetensors file per weight, nothing else (no pickled .bin, no .ckpt, no code, no
 safety checker). Where a repository offers the half-precision variant (`*.fp16.safetensors`)
 that one is taken (half the download; it is upcast on the CPU) and saved under the plain
-name, so the folder loads like any `save_pretrained` folder. A download goes to
-`DIR/.downloading/<key>/` first and is moved into place only when whole, with a
-`photo-digitize-model.json` manifest (repository, commit, files, bytes); a role already
-there with the same repository is skipped, and a folder put there by hand
-is never touched. The LPIPS AlexNet backbone goes into torch hub's
-checkpoints folder, where `backend.fusion.perceptual` looks for it.
+name, so the folder loads like any `save_pretrained` folder.
+
+Pinned: each role is fetched at the commit the registry names (`ModelRole.revision`; where no
+public hash is known, the repository's current commit, recorded and said aloud), and every file
+is checked against the size and hash the hub publishes for that commit (sha256 for weights,
+git's blob id for small files) before anything is moved into place. A download goes to
+`DIR/.downloading/<key>/` first; a mismatch deletes it and leaves the cache as it was. A whole
+download is moved into place with a `photo-digitize-model.json` manifest (repository, commit,
+files with their sizes and sha256); a role already there at the same commit and with the same
+file sizes is skipped, and a folder put there by hand is never touched. The LPIPS AlexNet
+backbone goes into torch hub's checkpoints folder, where `backend.fusion.perceptual` looks for
+it (torch checks the sha256 prefix in its name).
 
 Without a network it stops at once with one line saying so.
 """
@@ -20,14 +26,18 @@ Without a network it stops at once with one line saying so.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 from ..errors import brief
@@ -103,13 +113,99 @@ def check_network(url: str, timeout: float = 10.0) -> None:
                             f"machine and use --models-dir") from None
 
 
+@dataclass(frozen=True)
+class RemoteFile:
+    """What the hub publishes about one file at one commit."""
+
+    name: str
+    size: int | None
+    sha256: str | None = None  # large (LFS) files: the content's sha256
+    blob_id: str | None = None  # small files: git's blob id, sha1 of b"blob <size>\0" + content
+
+
+class Hub(Protocol):
+    """Where models come from: the Hugging Face hub, or a folder on disk in the tests."""
+
+    def files(self, repo_id: str, revision: str | None) -> tuple[str, dict[str, RemoteFile]]:
+        """(the commit `revision` is, every file's published size and hash)."""
+
+    def fetch(self, repo_id: str, commit: str, names: list[str], dest: Path) -> None:
+        """Put those files of that commit under `dest` (keeping their paths)."""
+
+
+class HuggingFaceHub:
+    def files(self, repo_id: str, revision: str | None) -> tuple[str, dict[str, RemoteFile]]:
+        from huggingface_hub import HfApi
+
+        info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
+        files = {}
+        for s in info.siblings or []:
+            lfs = s.lfs or {}  # BlobLfsInfo is a dict too, in every huggingface_hub version
+            files[s.rfilename] = RemoteFile(s.rfilename, s.size, lfs.get("sha256"), None if lfs else s.blob_id)
+        return info.sha, files
+
+    def fetch(self, repo_id: str, commit: str, names: list[str], dest: Path) -> None:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(repo_id, revision=commit, local_dir=dest, allow_patterns=names)
+
+
+HUB: Hub = HuggingFaceHub()  # the tests put a fake hub here
+
+
+def file_digests(path: Path) -> tuple[str, str]:
+    """(sha256, git blob id) of a file, read once."""
+    sha, blob = hashlib.sha256(), hashlib.sha1()
+    blob.update(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            sha.update(chunk)
+            blob.update(chunk)
+    return sha.hexdigest(), blob.hexdigest()
+
+
+def verify(path: Path, remote: RemoteFile, what: str) -> str:
+    """The file's sha256 when it is what the hub published; DownloadError otherwise."""
+    if not path.is_file():
+        raise DownloadError(f"{what}: {remote.name} is missing from the download")
+    size = path.stat().st_size
+    if remote.size is not None and size != remote.size:
+        raise DownloadError(f"{what}: {remote.name} is {size:,} bytes, the hub publishes {remote.size:,}")
+    if remote.sha256 is None and remote.blob_id is None:
+        raise DownloadError(f"{what}: the hub publishes no checksum for {remote.name}; refusing to install "
+                            "a file that cannot be checked")
+    sha, blob = file_digests(path)
+    if remote.sha256 is not None and sha != remote.sha256.lower():
+        raise DownloadError(f"{what}: {remote.name} has sha256 {sha[:16]}..., the hub publishes "
+                            f"{remote.sha256[:16]}...")
+    if remote.sha256 is None and blob != remote.blob_id.lower():
+        raise DownloadError(f"{what}: {remote.name} has git blob id {blob[:16]}..., the hub publishes "
+                            f"{remote.blob_id[:16]}...")
+    return sha
+
+
+def installed_ok(r: ModelRole, target: Path) -> bool:
+    """models_dir/<key>/ made by this tool for this role at the registry's commit, every file its recorded size."""
+    manifest = read_manifest(target)
+    if manifest.get("repo_id") != r.default_id:
+        return False
+    if r.revision is not None and manifest.get("revision") != r.revision:
+        return False  # an older download (unpinned, or another commit): fetch the pinned one
+    sizes = manifest.get("sizes") or {f: None for f in manifest.get("files", [])}
+    for name, size in sizes.items():
+        path = target / name
+        if not path.is_file() or (size is not None and path.stat().st_size != size):
+            return False
+    return bool(sizes)
+
+
 def already_there(r: ModelRole, models_dir: Path, force: bool = False) -> bool:
     """True (and says so) when models_dir/<key>/ needs no download."""
     target = models_dir / r.key
     manifest = read_manifest(target)
-    if not force and manifest.get("repo_id") == r.default_id and all(
-            (target / f).is_file() for f in manifest.get("files", [])):
-        say(f"{r.key}: already there ({r.default_id}, {human(folder_bytes(target))}) in {target}")
+    if not force and installed_ok(r, target):
+        say(f"{r.key}: already there ({r.default_id} @ {str(manifest.get('revision'))[:12]}, "
+            f"{human(folder_bytes(target))}) in {target}")
         return True
     if target.exists() and not manifest:
         # Not made by this tool (the user's own model, say): never deleted, and it is what the backend uses.
@@ -119,41 +215,71 @@ def already_there(r: ModelRole, models_dir: Path, force: bool = False) -> bool:
     return False
 
 
-def download_role(r: ModelRole, models_dir: Path) -> int:
-    """Fetch one role into models_dir/<key>/; returns its size in bytes."""
-    from huggingface_hub import HfApi, snapshot_download
+def download_role(r: ModelRole, models_dir: Path, hub: Hub | None = None) -> int:
+    """Fetch one role into models_dir/<key>/, every file checked; returns its size in bytes.
 
+    Nothing reaches models_dir/<key>/ unless every file matches what the hub publishes for the
+    commit; on any failure the staging folder is deleted and the cache is as it was.
+    """
+    hub = hub or HUB
     target = models_dir / r.key
-    info = HfApi().model_info(r.default_id, files_metadata=True)
-    sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
-    plan = plan_files(r, list(sizes))
-    if not any(remote.endswith(".safetensors") for remote, _ in plan):
+    commit, remote = hub.files(r.default_id, r.revision)
+    if r.revision is not None and commit != r.revision:
+        raise DownloadError(f"{r.key}: asked {r.default_id} for commit {r.revision[:12]} and the hub answered for "
+                            f"{str(commit)[:12]}; nothing was downloaded")
+    plan = plan_files(r, list(remote))
+    if not any(name.endswith(".safetensors") for name, _ in plan):
         raise DownloadError(f"{r.default_id} has no safetensors weights for {r.key}; nothing was downloaded")
-    expected = sum(sizes.get(remote, 0) for remote, _ in plan)
-    say(f"{r.key}: {r.default_id} @ {info.sha[:12]}, {len(plan)} files, {human(expected)} ({r.licence})")
+    expected = sum(remote[name].size or 0 for name, _ in plan)
+    pinned = "" if r.revision else " (no pinned commit is known for it: took the current one, recorded below)"
+    say(f"{r.key}: {r.default_id} @ {commit[:12]}{pinned}, {len(plan)} files, {human(expected)} ({r.licence})")
     staging = models_dir / ".downloading" / r.key
-    staging.mkdir(parents=True, exist_ok=True)
-    snapshot_download(r.default_id, revision=info.sha, local_dir=staging,
-                      allow_patterns=[remote for remote, _ in plan])
-    for remote, local in plan:
-        if remote != local:
-            (staging / remote).replace(staging / local)
-    shutil.rmtree(staging / ".cache", ignore_errors=True)
-    files = [local for _, local in plan]
-    missing = [f for f in files if not (staging / f).is_file()]
-    if missing:
-        raise DownloadError(f"{r.key}: the download is incomplete (missing {', '.join(missing[:3])}); run it again")
-    (staging / MANIFEST_NAME).write_text(json.dumps({
-        "role": r.key, "repo_id": r.default_id, "revision": info.sha, "licence": r.licence, "files": files,
-        "renamed": {remote: local for remote, local in plan if remote != local},
-        "bytes": folder_bytes(staging), "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }, indent=2))
-    if target.exists():
-        shutil.rmtree(target)
-    staging.replace(target)
+    staging.mkdir(parents=True, exist_ok=True)  # an interrupted download's files are reused: all are checked below
+    try:
+        hub.fetch(r.default_id, commit, [name for name, _ in plan], staging)
+        what = f"{r.key} ({r.default_id} @ {commit[:12]})"
+        digests = {local: verify(staging / name, remote[name], what) for name, local in plan}
+        for name, local in plan:
+            if name != local:
+                (staging / name).replace(staging / local)
+        shutil.rmtree(staging / ".cache", ignore_errors=True)
+        files = [local for _, local in plan]
+        (staging / MANIFEST_NAME).write_text(json.dumps({
+            "role": r.key, "repo_id": r.default_id, "revision": commit, "pinned": r.revision is not None,
+            "licence": r.licence, "files": files, "sizes": {f: (staging / f).stat().st_size for f in files},
+            "sha256": digests, "renamed": {name: local for name, local in plan if name != local},
+            "bytes": folder_bytes(staging), "downloaded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }, indent=2))
+    except BaseException as e:
+        if isinstance(e, DownloadError):  # a bad file: start clean next time; an interruption keeps what came
+            shutil.rmtree(staging, ignore_errors=True)
+            _remove_empty_parent(staging)
+            raise DownloadError(f"{e}; the download was deleted and nothing was installed: run `{GET_MODELS}` "
+                                "again, and if it repeats, check the network or proxy") from None
+        raise
+    _swap_into_place(staging, target)
     size = folder_bytes(target)
-    say(f"{r.key}: done, {human(size)} in {target}")
+    say(f"{r.key}: done, {human(size)} in {target} (every file checked against the hub's sha256)")
     return size
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """staging -> target; an older download of this tool there is moved aside first and deleted after."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+        target.rename(old)
+    staging.rename(target)
+    _remove_empty_parent(staging)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_empty_parent(staging: Path) -> None:
+    try:
+        staging.parent.rmdir()  # .downloading/, when no other role is half-way
+    except OSError:
+        pass
 
 
 def lpips_path() -> Path:

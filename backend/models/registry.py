@@ -42,6 +42,9 @@ class ModelRole:
     what: str  # plain words for notes and docs
     licence: str
     download_by_default: bool  # fetched by a plain `install_deps.py --models`
+    # The hub commit `install_deps.py --models` downloads (docs/models.md); None where no public hash was
+    # found: the download then takes the repository's current commit and records it, saying it is unpinned.
+    revision: str | None = None
     skip_components: tuple[str, ...] = ()  # pipeline sub-folders never fetched nor loaded
 
     @property
@@ -55,13 +58,14 @@ ROLES: dict[str, ModelRole] = {r.key: r for r in (
               "Stable Diffusion 1.5 inpainting (UNet, VAE, CLIP text encoder, tokenizer, scheduler)",
               "CreativeML OpenRAIL-M", True, skip_components=("safety_checker", "feature_extractor")),
     ModelRole("controlnet_normal", MODEL, "lllyasviel/control_v11p_sd15_normalbae",
-              "ControlNet 1.1 normal-map guidance (trained on NormalBAE normals)", "OpenRAIL", True),
+              "ControlNet 1.1 normal-map guidance (trained on NormalBAE normals)", "OpenRAIL", True,
+              revision="cb7296e6587a219068e9d65864e38729cd862aa8"),
     ModelRole("controlnet_silhouette", MODEL, "lllyasviel/control_v11p_sd15_seg",
               "ControlNet 1.1 segmentation guidance, fed the silhouette as ADE20K's person class (optional)",
               "OpenRAIL", False),
     ModelRole("normals", PIPELINE, "prs-eth/marigold-normals-v1-1",
               "Marigold normals estimator (the shape stage's front relief: nose, chest, folds)",
-              "RAIL++-M (weights)", False),
+              "RAIL++-M (weights)", False, revision="09cfdd258cb281fa006cf1afcd2284376d16687d"),
 )}
 
 # The roles the diffusion inpainter cannot run without.

@@ -1,8 +1,9 @@
 """What every shape estimator gives back, and how the pipeline picks one.
 
 A shape estimator turns the working image (person cropped to a square, its mask) into a
-closed mesh in the world frame, plus the orthographic front camera, in working-image
-pixels, through which the mesh lines up with that image. Learned estimators and a
+closed mesh in the world frame, plus the front camera, in working-image pixels, through which
+the mesh lines up with that image: the photo's pinhole camera for the fitted body, an
+orthographic one for the silhouette's inflation and a user's mesh. Learned estimators and a
 user-supplied mesh plug in behind the same call.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..conventions import Camera
+from ..intake.lens import WorkingLens
 from ..mesh import Mesh
 
 
@@ -25,9 +27,13 @@ class ShapeResult:
     # prediction), in plain words for result.json's `fallbacks`; "" when nothing was given up.
     fallback_why: str = ""
     fallback_failed: bool = False  # the model was there but failed (a warning), rather than absent (a log line)
+    body: object | None = None  # the fitted body model (shape.body.FittedBody) when one was fitted
 
 
 class ShapeEstimator(Protocol):
     name: str
 
-    def estimate(self, rgb, mask, *, height_m: float) -> ShapeResult: ...
+    def estimate(self, rgb, mask, *, height_m: float, lens: WorkingLens | None = None,
+                 fine_mask=None) -> ShapeResult:
+        """`fine_mask`: the same mask at a whole multiple of the working resolution, for estimators that
+        follow the outline closely (intake.crop.mask_in_working); others ignore it."""

@@ -73,7 +73,7 @@ class LearnedNormalsShape(SilhouetteShape):
         return np.where(np.asarray(mask, bool), z, 0.0)
 
 
-def choose_shape_estimator(mesh_path=None, target_faces: int = DEFAULT_TARGET_FACES, *, models_dir=None,
+def choose_outline_estimator(mesh_path=None, target_faces: int = DEFAULT_TARGET_FACES, *, models_dir=None,
                            models=None, device: str = "auto", seed: int = 0):
     """The shape estimator for a job: (estimator, a closing function to call once it has run).
 

@@ -96,7 +96,7 @@ class SilhouetteShape:
         d = inflation_depth(mask, metres_per_px, height_m)
         return SurfaceDepths(d, d, self.name, [SILHOUETTE_NOTE], self.fallback_why, self.fallback_failed)
 
-    def estimate(self, rgb, mask, *, height_m: float) -> ShapeResult:
+    def estimate(self, rgb, mask, *, height_m: float, lens=None, fine_mask=None) -> ShapeResult:
         mask = np.asarray(mask, bool)
         planar = triangulate_mask(mask, self.target_faces // 2)
         pts = planar.points

@@ -1,0 +1,409 @@
+"""Fitting the Anny body to one photo: pose, placement and camera tilt through a pinhole camera.
+
+The fit works in "fit space": the camera sits at the origin looking along +Y with Z up
+(a photographer's level camera, tilted by `pitch` about its X axis), and the body stands
+somewhere in front of it (Anny's rest frame: Z up, facing -Y, toward the camera). A world
+point P projects as
+
+    P' = R_x(pitch) P,   u = f P'_x / P'_y + cx,   v = -f P'_z / P'_y + cy     (working pixels)
+
+What the fit minimises (each term normalised by the body's height in pixels, so the weights
+do not depend on the photo's size):
+
+- keypoints: Anny's regressed keypoints projected onto mediapipe's landmarks (LANDMARKS),
+  weighted by each landmark's visibility and by how well the two definitions agree;
+- limb directions in depth: the direction of each bone in the torso's frame against the same
+  from mediapipe's metric world landmarks (LIMBS). The 2D term fixes a limb's direction across
+  the image; this one says whether a knee, hand or foot comes toward the camera or goes away;
+- inside the mask: body vertices projecting outside the person mask are pulled in (clothes
+  may stand out from the body, the body may not stand out of the person);
+- human limits: knees and elbows are hinges that bend one way, the spine and neck bend
+  little, the pelvis is upright unless the photo says otherwise, and the trunk stands over the
+  feet front to back (balance). The camera's tilt is left free: a photographer's look-down
+  and a person's lean look alike in one photo, and people stand straighter than cameras are held.
+
+The height phenotype is set from the person's height and kept; the other phenotypes stay at
+Anny's average (the dressing step, not the body, takes the person's girth from the outline).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from . import pose as mp
+from .model import FIT_BONES, BodyModel
+
+# mediapipe landmark -> Anny COCO keypoint, and how far the two agree (hips and ears are
+# defined differently: 6-10 px apart on a 1024 px photo; the face points are small targets).
+LANDMARKS = (
+    (mp.NOSE, "nose", 0.5), (mp.LEFT_EYE, "left_eye", 0.3), (mp.RIGHT_EYE, "right_eye", 0.3),
+    (mp.LEFT_EAR, "left_ear", 0.3), (mp.RIGHT_EAR, "right_ear", 0.3),
+    (mp.LEFT_SHOULDER, "left_shoulder", 1.0), (mp.RIGHT_SHOULDER, "right_shoulder", 1.0),
+    (mp.LEFT_ELBOW, "left_elbow", 1.0), (mp.RIGHT_ELBOW, "right_elbow", 1.0),
+    (mp.LEFT_WRIST, "left_wrist", 1.0), (mp.RIGHT_WRIST, "right_wrist", 1.0),
+    (mp.LEFT_HIP, "left_hip", 0.6), (mp.RIGHT_HIP, "right_hip", 0.6),
+    (mp.LEFT_KNEE, "left_knee", 1.0), (mp.RIGHT_KNEE, "right_knee", 1.0),
+    (mp.LEFT_ANKLE, "left_ankle", 1.0), (mp.RIGHT_ANKLE, "right_ankle", 1.0),
+    (mp.LEFT_HEEL, "left_heel", 0.7), (mp.RIGHT_HEEL, "right_heel", 0.7),
+    (mp.LEFT_FOOT_INDEX, "left_big_toe", 0.7), (mp.RIGHT_FOOT_INDEX, "right_big_toe", 0.7),
+)
+# Bones whose direction the world landmarks give (pairs of mediapipe landmarks), compared in the
+# torso's own frame: mediapipe's articulation (a knee bent, an arm reaching forward) is good, its
+# tilt of the whole body toward the camera is not (it exaggerates the camera's look-down).
+LIMBS = (
+    (mp.LEFT_SHOULDER, mp.LEFT_ELBOW), (mp.LEFT_ELBOW, mp.LEFT_WRIST),
+    (mp.RIGHT_SHOULDER, mp.RIGHT_ELBOW), (mp.RIGHT_ELBOW, mp.RIGHT_WRIST),
+    (mp.LEFT_HIP, mp.LEFT_KNEE), (mp.LEFT_KNEE, mp.LEFT_ANKLE), (mp.LEFT_HEEL, mp.LEFT_FOOT_INDEX),
+    (mp.RIGHT_HIP, mp.RIGHT_KNEE), (mp.RIGHT_KNEE, mp.RIGHT_ANKLE), (mp.RIGHT_HEEL, mp.RIGHT_FOOT_INDEX),
+    (mp.RIGHT_EAR, mp.LEFT_EAR),  # the head's turn; not its bow: mediapipe puts the nose far too far forward
+)
+TORSO = (mp.LEFT_SHOULDER, mp.RIGHT_SHOULDER, mp.LEFT_HIP, mp.RIGHT_HIP)
+# Landmarks a whole-body fit needs to see (else the photo shows part of a person).
+REQUIRED = (mp.LEFT_SHOULDER, mp.RIGHT_SHOULDER, mp.LEFT_HIP, mp.RIGHT_HIP, mp.LEFT_KNEE, mp.RIGHT_KNEE,
+            mp.LEFT_ANKLE, mp.RIGHT_ANKLE)
+
+# Allowance for hair and shoes: the person's height (top of the hair to the soles of the shoes)
+# is this much more than the bare body's standing height.
+HAIR_AND_SHOES_M = 0.03
+
+# Convergence test: the mean keypoint error (fraction of the body's height in pixels) and the
+# share of body vertices inside the person mask a fit must reach to be used.
+MAX_MEAN_RESIDUAL = 0.035
+MIN_INSIDE_FRACTION = 0.85
+
+STEPS_PLACEMENT, STEPS_ARTICULATE, STEPS_POSE = 60, 60, 240
+
+# Term weights (the terms themselves are normalised; see the module docstring). A standing body
+# is upright and the camera's tilt is free: the photo's perspective and the priors split the
+# look-down between the two, and a person stands straighter than a camera is held.
+LIMB_WEIGHT = 0.005
+UPRIGHT_WEIGHT = 0.1
+CAMERA_TILT_WEIGHT = 0.0005
+KNEE_STRAIGHT_WEIGHT = 0.0
+BALANCE_WEIGHT, BALANCE_SLACK = 1.0, 0.02  # the slack: a fraction of the stature (3.4 cm at 1.7 m)
+
+
+# How far a joint turns (radians, Anny's world-aligned "local-ref" axes: x across the body, y front
+# to back, z up), where the rest pose is 0. The hip flexes far forward (-x) but extends little
+# behind (+x); the ankle points the toes down more than up. Unlisted axes and bones: free.
+JOINT_LIMITS = {
+    "spine04": ((-0.5, -0.4, -0.5), (0.5, 0.4, 0.5)), "spine02": ((-0.5, -0.4, -0.5), (0.5, 0.4, 0.5)),
+    "neck01": ((-0.6, -0.5, -0.8), (0.6, 0.5, 0.8)), "head": ((-0.6, -0.5, -0.8), (0.6, 0.5, 0.8)),
+    "upperleg01.L": ((-2.3, -0.9, -0.9), (0.4, 0.9, 0.9)), "upperleg01.R": ((-2.3, -0.9, -0.9), (0.4, 0.9, 0.9)),
+    "foot.L": ((-0.6, -0.5, -0.6), (1.1, 0.5, 0.6)), "foot.R": ((-0.6, -0.5, -0.6), (1.1, 0.5, 0.6)),
+}
+JOINT_LIMIT_WEIGHT = 0.05
+
+
+def joint_limits() -> tuple[list, list]:
+    """(lower, upper) bounds (len(FIT_BONES), 3) for the rotation vectors; infinite where free."""
+    free = (-np.inf,) * 3, (np.inf,) * 3
+    bounds = [JOINT_LIMITS.get(b, free) for b in FIT_BONES]
+    return [lo for lo, _ in bounds], [hi for _, hi in bounds]
+
+
+def torso_relative(directions, left_shoulder, right_shoulder, left_hip, right_hip):
+    """Unit directions (N, 3) expressed in the torso's frame: x to the person's left, y up the spine,
+    z out of the chest. The same anatomy gives the same frame whatever the coordinates."""
+    torch = _torch()
+    across = (left_shoulder - right_shoulder) + (left_hip - right_hip)
+    x = across / across.norm().clamp(min=1e-9)
+    up = (left_shoulder + right_shoulder - left_hip - right_hip) / 2
+    y = up - (up * x).sum() * x
+    y = y / y.norm().clamp(min=1e-9)
+    z = torch.linalg.cross(x, y)
+    d = directions / directions.norm(dim=1, keepdim=True).clamp(min=1e-9)
+    return torch.stack([d @ x, d @ y, d @ z], dim=1)
+
+
+def supporting_feet(landmarks: mp.PoseLandmarks, body_px: float) -> list[str]:
+    """The feet the person stands on, as the photo shows them: below their knee, and as low in the
+    image as the lowest foot (within 3 % of the body's height). None for a jump's tucked feet."""
+    px = landmarks.pixels
+    feet = {"left": (mp.LEFT_KNEE, mp.LEFT_ANKLE, mp.LEFT_HEEL, mp.LEFT_FOOT_INDEX),
+            "right": (mp.RIGHT_KNEE, mp.RIGHT_ANKLE, mp.RIGHT_HEEL, mp.RIGHT_FOOT_INDEX)}
+    lowest = {side: max(px[i, 1] for i in ids[1:]) for side, ids in feet.items()}
+    floor = max(lowest.values())
+    return [side for side, (knee, ankle, _, _) in feet.items()
+            if px[ankle, 1] > px[knee, 1] + 0.05 * body_px and lowest[side] >= floor - 0.03 * body_px]
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+@dataclass
+class Intrinsics:
+    """A pinhole camera in working-image pixels (square pixels)."""
+
+    f: float
+    cx: float
+    cy: float
+
+
+@dataclass
+class BodyFit:
+    vertices: np.ndarray  # (V, 3) posed body in fit space
+    faces: np.ndarray  # (F, 3)
+    keypoints: np.ndarray  # (23, 3) Anny's COCO keypoints in fit space
+    keypoint_labels: list[str]
+    bone_heads: np.ndarray  # (bones, 3) fit space
+    rotvecs: np.ndarray  # (len(FIT_BONES), 3) Anny "local-ref" rotation vectors
+    translation: np.ndarray  # (3,) Anny's origin (the pelvis) in fit space
+    pitch: float  # camera tilt about its X axis, radians (positive: looking down)
+    phenotypes: dict[str, float]
+    stature: float  # the body's standing height (metres), rest pose, barefoot
+    residuals_px: dict[str, float]  # per landmark used, pixels in the working image
+    mean_residual: float  # fraction of the body's height in pixels
+    inside_fraction: float
+    seconds: float
+    converged: bool
+    why: str = ""  # plain words when not converged
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+def hinge_axes(body: BodyModel, phenotypes) -> dict[str, tuple[np.ndarray, float]]:
+    """Per knee and elbow: the unit axis (Anny's rest frame) about which it bends the natural way,
+    and how far it is already bent in Anny's rest pose (radians; the joint may straighten that much).
+
+    Knees: +X (the shin swings back). Elbows: the axis that brings the forearm forward (-Y) from
+    the rest A-pose, perpendicular to the upper arm.
+    """
+    torch = body.torch
+    with torch.no_grad():
+        out = body.forward_keypoints(body.zero_pose(), phenotypes)
+    k = out["keypoints"].numpy().astype(np.float64)
+    at = {label: k[i] for i, label in enumerate(body.keypoint_labels)}
+
+    def flexion(a, b, c):
+        u, v = at[b] - at[a], at[c] - at[b]
+        return float(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1.0, 1.0)))
+
+    axes = {}
+    for side, name in (("L", "left"), ("R", "right")):
+        knee = flexion(f"{name}_hip", f"{name}_knee", f"{name}_ankle")
+        axes[f"lowerleg01.{side}"] = (np.array([1.0, 0.0, 0.0]), knee)
+        upper = at[f"{name}_elbow"] - at[f"{name}_shoulder"]
+        axis = np.cross(upper, [0.0, -1.0, 0.0])
+        axes[f"lowerarm01.{side}"] = (axis / np.linalg.norm(axis),
+                                      flexion(f"{name}_shoulder", f"{name}_elbow", f"{name}_wrist"))
+    return axes
+
+
+def height_phenotype(body: BodyModel, stature_m: float) -> float:
+    """The `height` phenotype whose rest body is `stature_m` tall (clamped to Anny's range)."""
+    lo, hi = body.stature(body.phenotypes(0.0)), body.stature(body.phenotypes(1.0))
+    return float(np.clip((stature_m - lo) / (hi - lo), 0.0, 1.0))  # stature is linear in it
+
+
+def _outside_distance(mask: np.ndarray) -> np.ndarray:
+    """Pixels outside the mask: distance to it; inside: 0."""
+    return ndimage.distance_transform_edt(~mask).astype(np.float32)
+
+
+def _initial_yaw(landmarks: mp.PoseLandmarks) -> float:
+    """Rotation about the vertical that turns Anny's shoulders and hips like the person's."""
+    w = landmarks.world
+    across = (w[mp.LEFT_SHOULDER] - w[mp.RIGHT_SHOULDER]) + (w[mp.LEFT_HIP] - w[mp.RIGHT_HIP])
+    return math.atan2(-across[2], across[0])  # camera z toward the viewer is -Y in fit space
+
+
+def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, lens: Intrinsics,
+             height_m: float, steps: tuple[int, int] = (STEPS_PLACEMENT, STEPS_POSE)) -> BodyFit:
+    torch = body.torch
+    t_start = time.perf_counter()
+    mask = np.asarray(mask, bool)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    body_px = float(rows[-1] + 1 - rows[0])
+
+    height = height_phenotype(body, height_m - HAIR_AND_SHOES_M)
+    phenotypes = body.phenotypes(height)
+    label_index = {label: i for i, label in enumerate(body.keypoint_labels)}
+    kp_ids = torch.tensor([label_index[a] for _, a, _ in LANDMARKS])
+    target = torch.tensor(landmarks.pixels[[m for m, _, _ in LANDMARKS]], dtype=torch.float32)
+    vis = landmarks.visibility[[m for m, _, _ in LANDMARKS]]
+    # A landmark hidden behind the body (the feet of a jump, behind the shins) still lies on the
+    # person: its place in the image counts, less. One off the person counts little.
+    on_person = _near_mask(landmarks.pixels[[m for m, _, _ in LANDMARKS]], mask, 0.03 * body_px)
+    trust = np.where(on_person, np.clip(vis, 0.3, 1.0), 0.1 * vis)
+    kp_w = torch.tensor(np.array([w for _, _, w in LANDMARKS]) * trust, dtype=torch.float32)
+    torso_only = torch.tensor([m in TORSO for m, _, _ in LANDMARKS], dtype=torch.float32)
+
+    limb_mp = np.array(LIMBS)
+    coco = {m: label_index[a] for m, a, _ in LANDMARKS}
+    limb_a = torch.tensor([coco[a] for a, _ in LIMBS])
+    limb_b = torch.tensor([coco[b] for _, b in LIMBS])
+    world = torch.tensor(landmarks.world, dtype=torch.float32)
+    d_mp = torso_relative(world[limb_mp[:, 1]] - world[limb_mp[:, 0]], *(world[i] for i in TORSO))
+    torso_kp = [coco[i] for i in TORSO]
+    trunk_kp = torch.tensor(torso_kp)
+    support = supporting_feet(landmarks, body_px)
+    feet_kp = torch.tensor([label_index[f"{side}_{part}"] for side in support for part in ("ankle", "heel", "big_toe")])
+    stature = height_m - HAIR_AND_SHOES_M
+    with torch.no_grad():  # how far the trunk stands behind the feet's mean when Anny stands at rest
+        rest_kps = body.forward_keypoints(body.zero_pose(), phenotypes)["keypoints"]
+        rest_ahead = rest_kps[trunk_kp, 1].mean() - rest_kps[feet_kp, 1].mean() if support else 0.0
+    limb_w = torch.tensor(np.clip(np.minimum(landmarks.visibility[limb_mp[:, 0]], landmarks.visibility[limb_mp[:, 1]]),
+                                  0.3, 1.0), dtype=torch.float32)
+
+    outside = torch.tensor(_outside_distance(mask))[None, None]
+    h, w = mask.shape
+    # A fixed subset keeps the mask term cheap; drawn by surface area (Anny's hands and face are
+    # finely meshed: a third of its vertices on a few percent of its skin).
+    area = body.vertex_areas
+    sample = torch.tensor(np.random.default_rng(0).choice(len(area), size=3000, replace=False, p=area / area.sum()))
+    axes = hinge_axes(body, phenotypes)
+    hinge_ids = [FIT_BONES.index(b) for b in axes]
+    knees = torch.tensor([i for i, b in enumerate(axes) if b.startswith("lowerleg")])
+    limit_lo, limit_hi = (torch.tensor(np.array(v), dtype=torch.float32) for v in joint_limits())
+    hinge_axes_t = torch.tensor(np.stack([axes[b][0] for b in axes]), dtype=torch.float32)
+    straight = torch.tensor([-axes[b][1] for b in axes], dtype=torch.float32)  # the bend of a straight limb
+
+    # Initial placement: depth from the height, centre from the mask, turned like the shoulders.
+    depth = lens.f * height_m / body_px
+    rest = body.forward_keypoints(body.zero_pose(), phenotypes)["rest_vertices"].detach().numpy()
+    u_c, v_c = (cols[0] + cols[-1] + 1) / 2.0, (rows[0] + rows[-1] + 1) / 2.0
+    t0 = np.array([(u_c - lens.cx) * depth / lens.f, depth,
+                   -(v_c - lens.cy) * depth / lens.f - (rest[:, 2].max() + rest[:, 2].min()) / 2.0])
+    rotvecs = body.zero_pose()
+    rotvecs[0, 2] = _initial_yaw(landmarks)
+    rotvecs.requires_grad_(True)
+    translation = torch.tensor(t0, dtype=torch.float32, requires_grad=True)
+    pitch = torch.zeros((), requires_grad=True)
+
+    def project(points):
+        c, s = torch.cos(pitch), torch.sin(pitch)
+        y = c * points[:, 1] - s * points[:, 2]
+        z = s * points[:, 1] + c * points[:, 2]
+        y = torch.clamp(y, min=1e-3)
+        return torch.stack([lens.f * points[:, 0] / y + lens.cx, -lens.f * z / y + lens.cy], dim=1)
+
+    def losses(stage: str) -> dict:
+        out = body.forward_keypoints(rotvecs, phenotypes)
+        verts = out["vertices"] + translation
+        kps = out["keypoints"] + translation
+        px = project(kps[kp_ids])
+        err = ((px - target) / body_px).pow(2).sum(dim=1)
+        weights = kp_w * torso_only if stage == "place" else kp_w
+        terms = {"keypoints": (weights * err).sum() / weights.sum().clamp(min=1e-6)}
+        d_body = torso_relative(kps[limb_b] - kps[limb_a], *(kps[i] for i in torso_kp))
+        terms["limbs"] = LIMB_WEIGHT * (limb_w * (1.0 - (d_body * d_mp).sum(dim=1))).sum() / limb_w.sum().clamp(1e-6)
+        uv = project(verts[sample])
+        grid = torch.stack([uv[:, 0] / w * 2 - 1, uv[:, 1] / h * 2 - 1], dim=1)[None, None]
+        off = torch.nn.functional.grid_sample(outside, grid, align_corners=False, padding_mode="border")[0, 0, 0]
+        terms["inside"] = 0.5 * (off / body_px).pow(2).mean()
+        # Human limits. Root: upright (roll and pitch small), any turn. Spine, neck: small bends.
+        r = rotvecs
+        terms["upright"] = UPRIGHT_WEIGHT * r[0, :2].pow(2).sum()
+        terms["spine"] = 0.005 * r[1:5].pow(2).sum()
+        bend = (r[hinge_ids] * hinge_axes_t).sum(dim=1)
+        off_axis = r[hinge_ids] - bend[:, None] * hinge_axes_t
+        terms["hinges"] = 0.02 * (off_axis.pow(2).sum() + torch.relu(straight - bend).pow(2).sum()) + \
+            KNEE_STRAIGHT_WEIGHT * (bend - straight)[knees].pow(2).sum()
+        terms["limbs_rest"] = 1e-4 * r[5:].pow(2).sum()
+        terms["joint_limits"] = JOINT_LIMIT_WEIGHT * (torch.relu(limit_lo - r) + torch.relu(r - limit_hi)).pow(2).sum()
+        terms["camera_tilt"] = CAMERA_TILT_WEIGHT * pitch.pow(2)
+        # Balance: the trunk stands over the feet, front to back, as Anny's does at rest.
+        if support:
+            ahead = kps[trunk_kp, 1].mean() - kps[feet_kp, 1].mean() - rest_ahead
+            terms["balance"] = BALANCE_WEIGHT * (torch.relu(ahead.abs() - BALANCE_SLACK * stature) / stature).pow(2)
+        else:  # in the air, or no foot under the body: nothing to balance on
+            terms["balance"] = torch.zeros(())
+        if stage == "place":  # where the body stands and how it is turned: the torso's landmarks only
+            terms = {k: terms[k] for k in ("keypoints", "upright", "camera_tilt", "balance")}
+        elif stage == "articulate":  # the limbs bent as mediapipe's 3D says, before the image has its say
+            terms = {"limbs": terms["limbs"] / LIMB_WEIGHT, "hinges": terms["hinges"], "spine": terms["spine"]}
+        return terms
+
+    def run(n: int, params, lr: float, stage: str) -> dict:
+        opt = torch.optim.Adam(params, lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(n, 1), eta_min=lr * 0.05)
+        terms = {}
+        for _ in range(n):
+            terms = losses(stage)
+            total = sum(terms.values())
+            opt.zero_grad()
+            total.backward()
+            if stage == "place":  # only the root moves while placing
+                rotvecs.grad[1:] = 0.0
+            elif stage == "articulate":  # ... and stays while the limbs bend
+                rotvecs.grad[0] = 0.0
+            opt.step()
+            sched.step()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    run(steps[0], [rotvecs, translation, pitch], 0.03, "place")
+    run(STEPS_ARTICULATE, [rotvecs], 0.05, "articulate")
+    final = run(steps[1], [rotvecs, translation, pitch], 0.02, "fit")
+
+    with torch.no_grad():
+        out = body.forward_keypoints(rotvecs, phenotypes)
+        verts = (out["vertices"] + translation).numpy().astype(np.float64)
+        kps = out["keypoints"] + translation
+        px = project(kps[kp_ids]).numpy()
+        uv = project(torch.tensor(verts, dtype=torch.float32)).numpy()
+        heads = (out["bone_poses"][:, :3, 3] + translation).numpy().astype(np.float64)
+    residuals = np.linalg.norm(px - target.numpy(), axis=1)
+    used = on_person
+    names = [a for _, a, _ in LANDMARKS]
+    weights = np.array([wt for _, _, wt in LANDMARKS])
+    mean_residual = float((residuals * weights)[used].sum() / max(weights[used].sum(), 1e-9) / body_px)
+    inside = _inside_fraction(uv, mask, body.vertex_areas, tolerance_px=0.015 * body_px)
+    converged, why = True, ""
+    if mean_residual > MAX_MEAN_RESIDUAL:
+        converged, why = False, (f"the body model could not be fitted to the pose (mean keypoint error "
+                                 f"{100 * mean_residual:.1f}% of the body's height)")
+    elif inside < MIN_INSIDE_FRACTION:
+        converged, why = False, (f"the fitted body leaves the person's outline ({100 * (1 - inside):.0f}% of it "
+                                 "outside)")
+    return BodyFit(
+        vertices=verts, faces=body.faces, keypoints=kps.numpy().astype(np.float64),
+        keypoint_labels=list(body.keypoint_labels), bone_heads=heads,
+        rotvecs=rotvecs.detach().numpy().astype(np.float64), translation=translation.detach().numpy().astype(float),
+        pitch=float(pitch.detach()), phenotypes={k: float(v[0]) for k, v in phenotypes.items()},
+        stature=body.stature(phenotypes),
+        residuals_px={n: round(float(r), 2) for n, r, u in zip(names, residuals, used, strict=True) if u},
+        mean_residual=mean_residual, inside_fraction=inside, seconds=time.perf_counter() - t_start,
+        converged=converged, why=why, losses=final,
+    )
+
+
+def _inside_fraction(uv: np.ndarray, mask: np.ndarray, weights: np.ndarray, tolerance_px: float) -> float:
+    """The share of the body's surface (by area) that projects into the mask, or within `tolerance_px`
+    of it (a limb a little thicker than the person's is no failed fit: the dressing carves it)."""
+    return float((_near_mask(uv, mask, tolerance_px) * weights).sum() / weights.sum())
+
+
+def _near_mask(uv: np.ndarray, mask: np.ndarray, tolerance_px: float) -> np.ndarray:
+    """Which pixel positions (N, 2) lie in the mask or within `tolerance_px` of it (False off the image)."""
+    h, w = mask.shape
+    col = np.floor(uv[:, 0]).astype(int)
+    row = np.floor(uv[:, 1]).astype(int)
+    ok = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    near = np.zeros(len(uv), bool)
+    near[ok] = _outside_distance(mask)[row[ok], col[ok]] <= tolerance_px
+    return near
+
+
+def missing_landmarks(landmarks: mp.PoseLandmarks, mask: np.ndarray) -> list[str]:
+    """The landmarks a whole-body fit needs that are not on the person in the photo (plain names).
+
+    Mediapipe places every landmark, also those out of the frame: one that lands off the image or
+    off the person (a portrait cut at the waist) is missing. One hidden behind the body (the feet
+    of a jump, behind the shins) is still on the person, and counts.
+    """
+    import mediapipe
+
+    rows = np.flatnonzero(np.asarray(mask, bool).any(axis=1))
+    body_px = float(rows[-1] + 1 - rows[0]) if len(rows) else 1.0
+    on_person = _near_mask(landmarks.pixels[list(REQUIRED)], np.asarray(mask, bool), 0.03 * body_px)
+    names = {i: mediapipe.solutions.pose.PoseLandmark(i).name.lower().replace("_", " ") for i in REQUIRED}
+    return [names[i] for i, ok in zip(REQUIRED, on_person, strict=True) if not ok]

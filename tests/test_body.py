@@ -1,0 +1,302 @@
+"""The 3D body under the clothes (backend/shape/body): the lens, the fit, the dressing, the fallbacks.
+
+The acceptance on people: synthetic figures whose true 3D is known (backend/synthetic/people.py,
+not built from the body model), photographed through a lens as a photographer would, run
+through the shape stage as a user runs it. Their anatomy is asked of the mesh the stage wrote:
+knees bent where the person's are, arms held out apart from the torso, feet pointing forward,
+a round back of the head; the front still covers the person's mask through `input_camera`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from backend.conventions import PERSPECTIVE, Camera
+from backend.eval.body_checks import arm_torso_gap_cm, back_of_head_is_round, feet_point_forward, knee_flexion_deg
+from backend.eval.shape_metrics import align_to_truth, front_silhouette_iou
+from backend.export.mesh_io import load_user_mesh
+from backend.intake import load_photo
+from backend.intake.lens import DEFAULT_FOCAL_35MM, ExifFocal, photo_lens
+from backend.mesh import Mesh
+from backend.progress import Progress
+from backend.shape.body import world_from_fit
+from backend.shape.body.dress import PinholeView, body_silhouette, dress_body, ring_means
+from backend.shape.body.model import PARTS
+from backend.synthetic.people import make_person
+from backend.synthetic.photo import save_photo, take_photo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the lens ------------------------------------------------------------------------------------
+
+
+def test_the_lens_read_from_exif_is_the_camera_the_photo_was_taken_with(tmp_path):
+    person = make_person("standing", voxel_m=0.03)
+    for focal in (35.0, 85.0):
+        photo = take_photo(person, focal_35mm=focal, size=(300, 400), supersample=1)
+        loaded = load_photo(save_photo(photo, tmp_path / f"{focal:g}.jpg"))
+        lens = photo_lens(loaded.width, loaded.height, loaded.exif_focal)
+        assert lens.focal_px == pytest.approx(photo.camera.fx, rel=0.01)
+        assert "EXIF" in lens.source
+
+
+def test_the_lens_without_exif_is_the_stated_default():
+    lens = photo_lens(3000, 4000, None)
+    assert lens.focal_35mm == DEFAULT_FOCAL_35MM and "assumed" in lens.source
+    assert lens.focal_px == pytest.approx(DEFAULT_FOCAL_35MM * 5000 / np.hypot(36, 24))
+    # The true focal length with the focal plane's resolution, on a photo resized to half its width.
+    lens = photo_lens(2000, 1500, ExifFocal(focal_mm=4.0, plane_px_per_mm=1000.0, plane_width_px=4000))
+    assert lens.focal_px == pytest.approx(2000.0)
+    junk = photo_lens(3000, 4000, ExifFocal(focal_35mm=5000.0))  # not a lens a camera has
+    assert junk.focal_35mm == DEFAULT_FOCAL_35MM
+
+
+# --- the world frame -------------------------------------------------------------------------------
+
+
+def test_the_world_camera_sees_the_world_as_the_fit_saw_it():
+    rng = np.random.default_rng(0)
+    view = PinholeView(f=900.0, cx=250.0, cy=260.0, pitch=np.radians(6.0))
+    fit_points = rng.uniform([-0.5, 2.5, -0.9], [0.5, 3.5, 0.9], (50, 3))
+    to_world, w2c = world_from_fit(view.pitch, 1.07, np.array([0.1, 3.2, -0.95]))
+    camera = Camera(w2c, 500, 520, view.f, view.f, view.cx, view.cy, PERSPECTIVE)
+    seen, _ = camera.project(to_world(fit_points))
+    expected, _ = view.project(fit_points)
+    np.testing.assert_allclose(seen, expected, atol=1e-6)
+
+
+# --- the dressing ------------------------------------------------------------------------------------
+
+
+def _capsule_body() -> tuple[Mesh, np.ndarray]:
+    """A stand-in body (torso and two legs, a body model's parts, meshed as densely as one) standing 3 m
+    in front of the camera."""
+    from skimage import measure
+
+    meshes, labels, offset = [], [], 0
+    for a, b, radius, part in (((0.0, 0.0, 0.0), (0.0, 0.0, 0.5), 0.14, "torso"),
+                               ((-0.09, 0.0, -0.05), (-0.09, 0.0, -0.85), 0.065, "thigh.R"),
+                               ((0.09, 0.0, -0.05), (0.09, 0.0, -0.85), 0.065, "thigh.L")):
+        a, b = np.array(a), np.array(b)
+        lo, hi = np.minimum(a, b) - radius - 0.03, np.maximum(a, b) + radius + 0.03
+        axes = [np.arange(lo[i], hi[i], 0.015) for i in range(3)]
+        p = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+        t = np.clip(((p - a) @ (b - a)) / ((b - a) @ (b - a)), 0, 1)
+        sdf = np.linalg.norm(p - (a + t[..., None] * (b - a)), axis=-1) - radius
+        v, f, _, _ = measure.marching_cubes(sdf, 0.0, spacing=(0.015,) * 3)
+        meshes.append((v + lo + [0.0, 3.0, 0.0], f + offset))
+        labels.append(np.full(len(v), PARTS.index(part)))
+        offset += len(v)
+    return Mesh(np.vstack([v for v, _ in meshes]), np.vstack([f for _, f in meshes]).astype(np.int64)), \
+        np.concatenate(labels)
+
+
+def test_a_skirt_stands_out_all_the_way_round_and_the_front_covers_the_mask():
+    body, parts = _capsule_body()
+    view = PinholeView(f=600.0, cx=200.0, cy=200.0, pitch=0.0)
+    mask = body_silhouette(body.vertices, body.faces, view, (400, 400))
+    # A skirt: from the hips down to the knees, 12 cm wider than the legs on each side.
+    rows = np.arange(400)[:, None]
+    cols = np.arange(400)[None, :]
+    hip_v, knee_v, half = 200 - 600 * -0.1 / 3.0, 200 - 600 * -0.6 / 3.0, 600 * 0.27 / 3.0
+    skirt = (rows >= hip_v) & (rows <= knee_v) & (np.abs(cols + 0.5 - 200) <= half)
+    mask = mask | skirt
+    dressed = dress_body(body.vertices, body.faces, parts, mask, view, voxel_m=0.01).mesh
+    tm = trimesh.Trimesh(dressed.vertices, dressed.faces, process=False)
+    assert tm.is_watertight and tm.is_winding_consistent and tm.volume > 0
+    seen = body_silhouette(dressed.vertices, dressed.faces, view, mask.shape)
+    assert (seen & mask).sum() / (seen | mask).sum() >= 0.97
+    # Round, not a board: at mid-thigh the skirt is deep front to back, not only wide.
+    section = tm.section(plane_origin=(0, 0, -0.35), plane_normal=(0, 0, 1))
+    pts = np.vstack([d[:, :2] for d in section.discrete])
+    width, depth = np.ptp(pts[:, 0]), np.ptp(pts[:, 1])
+    assert width > 0.45 and depth > 0.5 * width, (width, depth)
+    # The body is inside its clothes (seen from the side, it never shows outside them).
+    from backend.conventions import orbit_camera
+    from backend.raster import render_maps
+
+    for az in (90, 180):
+        cam = orbit_camera(az, 0, target=np.array([0, 3.0, 0]), extent_m=2.2, resolution=200)
+        b, d = (render_maps(m, [cam], backend="cpu")[0].mask for m in (body, dressed))
+        assert (b & ~d).sum() <= 0.01 * b.sum()
+
+
+def test_ring_means_make_one_offset_all_the_way_round_each_height():
+    # Two points at each height, front and back of a leg, measured differently: both get their mean.
+    heights = np.repeat(np.arange(0.0, 0.3, 0.03), 2)
+    values = np.tile([0.02, 0.10], 10)
+    out = ring_means(values, heights, 0.03)
+    np.testing.assert_allclose(out, 0.06)
+    assert np.all(np.diff(ring_means(np.arange(10.0), np.arange(10.0) / 10, 0.2)) >= 0)  # blends, keeps order
+
+
+# --- people: the shape stage on photos of synthetic figures ---------------------------------------
+
+
+def shape_of(name: str, tmp: Path, shape: str = "auto"):
+    """Photograph the figure (its lens in EXIF), run the shape stage as a user would, read the results."""
+    from backend.pipeline import ShapeOptions, run_shape
+
+    person = make_person(name)
+    photo = take_photo(person)
+    path = save_photo(photo, tmp / f"{name}.jpg")
+    options = ShapeOptions(height_m=round(person.standing_height_m, 4), map_resolution=64, texture_resolution=256,
+                           shape=shape)
+    result = run_shape(path, tmp / name, options, Progress(quiet=True))
+    mesh = load_user_mesh(tmp / name / "mesh.obj")
+    return person, photo, result, mesh
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory):
+    made = {}
+
+    def get(name: str):
+        if name not in made:
+            made[name] = shape_of(name, tmp_path_factory.mktemp("figures"))
+        return made[name]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["standing", "jumping", "hands_on_hips"])
+def test_a_fitted_body_stands_in_the_world_and_covers_the_photo(figures, name):
+    person, photo, result, mesh = figures(name)
+    assert result["shape"]["method"] == "body" and result["fallbacks"] == []
+    cam = Camera.from_json(result["input_camera"])
+    assert cam.projection == PERSPECTIVE and cam.fx == pytest.approx(photo.camera.fx, rel=0.01)  # the EXIF lens
+    assert front_silhouette_iou(mesh, cam, photo.mask) >= 0.97
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    assert tm.is_watertight and tm.is_winding_consistent and tm.volume > 0
+    assert len(tm.split(only_watertight=False)) == 1
+    assert abs(mesh.vertices[:, 2].min()) < 0.005  # feet on the floor
+    if name != "jumping":  # standing: as tall as asked (a jump is shorter than the person)
+        assert np.ptp(mesh.vertices[:, 2]) == pytest.approx(person.standing_height_m, rel=0.02)
+    # The body under the clothes, and what was fitted, beside the mesh.
+    info = json.loads((Path(result["photo"]).parent / name / "body.json").read_text())
+    assert {"phenotypes", "pose", "landmark_residuals_px", "fit_seconds", "bones"} <= set(info)
+    body = load_user_mesh(Path(result["photo"]).parent / name / "body.obj")
+    assert len(body.vertices) > 10_000
+
+
+@pytest.mark.slow
+def test_a_standing_person_has_forward_feet_and_a_round_head(figures):
+    person, _, result, mesh = figures("standing")
+    aligned = align_to_truth(mesh, person.mesh)
+    assert feet_point_forward(aligned, person.joints)
+    # The back of the head, behind the ears the body was fitted with (its own, not the truth's).
+    keypoints = json.loads((Path(result["photo"]).parent / "standing" / "body.json").read_text())["keypoints"]
+    ears = (np.array(keypoints["left_ear"]) + np.array(keypoints["right_ear"])) / 2
+    assert back_of_head_is_round(mesh, {"head": ears})
+
+
+@pytest.mark.slow
+def test_a_jump_shows_bent_knees_from_the_side(figures):
+    person, _, _, mesh = figures("jumping")
+    aligned = align_to_truth(mesh, person.mesh)
+    j = person.joints
+    for side in ("l", "r"):
+        assert knee_flexion_deg(person.mesh, j[f"hip_{side}"], j[f"knee_{side}"], j[f"ankle_{side}"]) > 100
+        assert knee_flexion_deg(aligned, j[f"hip_{side}"], j[f"knee_{side}"], j[f"ankle_{side}"]) > 60
+
+
+@pytest.mark.slow
+def test_arms_held_away_from_the_body_are_apart_from_the_torso(figures):
+    person, _, _, mesh = figures("hands_on_hips")
+    aligned = align_to_truth(mesh, person.mesh)
+    for side in ("l", "r"):
+        assert arm_torso_gap_cm(aligned, person.joints, side) > 10.0  # the truth: about 27 cm
+
+
+# --- fallbacks, said plainly ---------------------------------------------------------------------
+
+
+def _no_person_photo(path: Path) -> Path:
+    """A tall grey box on a light background: a 'person' mask, no pose to find."""
+    img = np.full((640, 480, 3), 235, np.uint8)
+    img[80:600, 170:310] = (90, 100, 120)
+    Image.fromarray(img).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_without_a_pose_the_outline_shape_runs_and_says_why(tmp_path):
+    from backend.pipeline import ShapeOptions, run_shape
+
+    photo = _no_person_photo(tmp_path / "box.png")
+    result = run_shape(photo, tmp_path / "out", ShapeOptions(map_resolution=64, texture_resolution=256,
+                                                             segmenter="grabcut"), Progress(quiet=True))
+    assert result["shape"]["method"] == "silhouette"
+    why = " ".join(f["why"] for f in result["fallbacks"] if f["part"] == "shape")
+    assert "no person's pose was found" in why and "no 3D body was fitted" in why
+    assert not (tmp_path / "out" / "body.json").exists()
+
+
+@pytest.mark.slow
+def test_a_photo_cut_at_the_waist_falls_back_naming_what_is_missing(tmp_path):
+    person = make_person("standing")
+    photo = take_photo(person)
+    half = Image.fromarray(photo.rgb[: photo.rgb.shape[0] * 45 // 100])
+    half.save(tmp_path / "half.png")
+    from backend.pipeline import ShapeOptions, run_shape
+
+    result = run_shape(tmp_path / "half.png", tmp_path / "out", ShapeOptions(map_resolution=64,
+                                                                             texture_resolution=256),
+                       Progress(quiet=True))
+    why = " ".join(f["why"] for f in result["fallbacks"] if f["part"] == "shape")
+    assert result["shape"]["method"] == "silhouette" and "does not show the whole body" in why
+    assert "knee" in why
+
+
+def test_asking_for_the_body_refuses_a_photo_it_cannot_fit(tmp_path):
+    photo = _no_person_photo(tmp_path / "box.png")
+    r = subprocess.run([sys.executable, "-m", "backend", "shape", str(photo), "--out", str(tmp_path / "out"),
+                        "--shape", "body", "--segmenter", "grabcut"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "no person's pose was found" in last and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --- the body model's cache and the network ---------------------------------------------------------
+
+
+def test_a_missing_cache_is_built_once_with_a_message(tmp_path, monkeypatch):
+    from backend.shape.body import model
+
+    with pytest.raises(model.CacheMissing):  # never parsed behind the user's back on a plain load
+        model.load_anny(tmp_path / "empty")
+    built = []
+    monkeypatch.setattr(model, "load_anny", lambda cache_dir, require_ready=True: built.append(cache_dir))
+    said = []
+    model.ensure_cache(tmp_path / "cache", say=said.append)
+    assert built == [tmp_path / "cache"] and "building the body model's cache once" in said[0]
+    assert model.cache_is_ready(tmp_path / "cache")
+    assert model.ensure_cache(tmp_path / "cache", say=said.append) == 0.0 and len(said) == 1  # once
+
+
+@pytest.mark.slow
+def test_the_shape_stage_needs_no_network(tmp_path):
+    """Every socket refused: the body path still runs (nothing is downloaded at run time)."""
+    code = ("import socket, runpy, sys\n"
+            "def refuse(*a, **k):\n    raise OSError('network disabled for this test')\n"
+            "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+            "sys.argv = ['backend', 'shape', sys.argv[1], '--out', sys.argv[2]]\n"
+            "runpy.run_module('backend', run_name='__main__')\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "0"}
+    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "samples" / "person.jpg"), str(tmp_path / "out")],
+                       cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["shape"]["method"] == "body"

@@ -40,7 +40,7 @@ STAMP_NAME = "photo-digitize-install.json"
 SUPPORTED_PYTHON = (3, 11)
 # One import line that must succeed for the environment to count as whole.
 SMOKE_IMPORTS = ("import numpy, torch, torchvision, lpips, cv2, mediapipe, scipy, skimage, trimesh, xatlas, triangle, "
-                 "diffusers, transformers, accelerate, safetensors, huggingface_hub")
+                 "diffusers, transformers, accelerate, safetensors, huggingface_hub, roma, warp")
 DEV_SMOKE_IMPORTS = "import pytest, hypothesis, ruff"
 # Older Blender releases the add-on is also tested on: one bpy per interpreter, so each goes into
 # its own folder <venv>/blender/<version>/ (the tests put it first on PYTHONPATH), not into the venv.
@@ -171,6 +171,16 @@ def run_logged(cmd: list[str], log: Path, what: str) -> None:
         fail(f"{what} failed (exit {r.returncode}); the full log is {log}")
 
 
+def build_body_model_cache(python: Path) -> None:
+    """Parse the body model's (Anny's) assets into its cache once (about a minute and 0.8 GB, inside
+    the environment), so that an artist's first click does not wait for it; at once when it is there."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    r = subprocess.run([str(python), "-m", "backend.shape.body.model"], cwd=HERE, env=env)
+    if r.returncode != 0:
+        fail("building the body model's cache failed (see above); run `python3 install_deps.py` again, or the shape "
+             "stage falls back to the silhouette")
+
+
 def download_models(python: Path, roles: str, models_dir: Path | None) -> None:
     """Run the model download inside the environment (it needs huggingface_hub and torch)."""
     cmd = [str(python), "-m", "backend.models.download", "--roles", roles]
@@ -259,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         return hand_over_to_supported_python(argv)
 
     python = ensure_environment(args)
+    build_body_model_cache(python)
     if args.models:
         download_models(python, args.models, args.models_dir)
     return 0

@@ -136,6 +136,18 @@ class Camera:
             v = -self.fy * pc[:, 1] / safe + self.cy
         return np.stack([u, v], axis=1), depth
 
+    def rays(self, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ray origins and unit directions (N, 3) in world space through continuous pixel coordinates (N, 2)."""
+        uv = np.asarray(uv, np.float64).reshape(-1, 2)
+        x = (uv[:, 0] - self.cx) / self.fx
+        y = -(uv[:, 1] - self.cy) / self.fy
+        r = self.rotation
+        if self.projection == ORTHOGRAPHIC:
+            origins = self.position + x[:, None] * r[0] + y[:, None] * r[1]
+            return origins, np.broadcast_to(self.forward, origins.shape).copy()
+        d = x[:, None] * r[0] + y[:, None] * r[1] - r[2]
+        return np.broadcast_to(self.position, d.shape).copy(), d / np.linalg.norm(d, axis=1, keepdims=True)
+
     def pixel_rays(self) -> tuple[np.ndarray, np.ndarray]:
         """Ray origins and unit directions (H, W, 3) in world space through every pixel centre."""
         v, u = np.mgrid[0 : self.height, 0 : self.width].astype(np.float64) + 0.5
@@ -207,6 +219,14 @@ def orbit_camera(
     return Camera(w2c, resolution, resolution, f, f, c, c, projection, name, float(azimuth_deg), float(elevation_deg))
 
 
+FULL_FRAME_DIAGONAL_MM = float(np.hypot(36.0, 24.0))  # 43.27 mm: what a "35 mm equivalent" focal length refers to
+
+
+def focal_px_from_35mm(focal_35mm: float, width: int, height: int) -> float:
+    """Focal length in pixels of a lens given as a full-frame (35 mm) equivalent, on a width x height image."""
+    return float(focal_35mm * np.hypot(width, height) / FULL_FRAME_DIAGONAL_MM)
+
+
 def portrait_camera(height_m: float, width: int, height: int, *, focal_35mm: float = 50.0, fill: float = 0.8,
                     eye_height: float = 0.5, shift_px: tuple[float, float] = (0.0, 0.0), name: str = "photo") -> Camera:
     """A photographer's camera on a person standing at the origin: a level pinhole in front (-Y).
@@ -215,7 +235,7 @@ def portrait_camera(height_m: float, width: int, height: int, *, focal_35mm: flo
     chosen so that the person spans `fill` of the frame's height; the camera stands at
     `eye_height` of the person's height; `shift_px` moves the principal point (an off-centre crop).
     """
-    f = focal_35mm * np.hypot(width, height) / np.hypot(36.0, 24.0)
+    f = focal_px_from_35mm(focal_35mm, width, height)
     distance = f * height_m / (fill * height)
     zc = eye_height * height_m
     w2c = look_at(np.array([0.0, -distance, zc]), np.array([0.0, 0.0, zc]))

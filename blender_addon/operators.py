@@ -147,7 +147,9 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
             made = yield from scene_result.build_result_steps(ctx, files, stem, photo_path=str(photo),
                                                               job_dir=str(job_dir))
             ctx.scene.digitize.result_object = made["object"]
-            return f"Digitized {photo.name}: {made['object'].name}"
+            from .result_words import shape_words
+
+            return f"Digitized {photo.name}: {made['object'].name} ({shape_words(files.result)})"
 
         return _launch(self, context, self.wait, job_dir, job_json, "digitize", photo.name, finish,
                        "Digitize from photo")

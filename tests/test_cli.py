@@ -45,7 +45,10 @@ def test_shape_writes_every_output(sample_run):
     result = json.loads((out / "result.json").read_text())
     assert result["segmentation"]["method"] == "mediapipe"
     assert {"intake", "shape", "uv", "raster", "total"} <= set(result["timings_s"])
-    assert any(f["part"] == "shape" for f in result["fallbacks"])
+    # The default shape: the body model fitted to the sample's pose (no shape fallback), written beside it.
+    assert result["shape"]["method"] == "body" and not any(f["part"] == "shape" for f in result["fallbacks"])
+    assert result["shape"]["body"] == "body.json" and (out / "body.json").is_file() and (out / "body.obj").is_file()
+    assert any("lens:" in n for n in result["shape"]["notes"])  # which focal length it assumed, said
     views = load_maps(out / "maps")
     assert len(views) == len(result["maps"]["views"]) >= 8
     assert all(v.uv is not None and v.mask.any() for v in views)
@@ -85,10 +88,12 @@ def test_input_camera_maps_the_mesh_onto_the_photos_mask(sample_run):
     p = np.array(cam_json["world_to_pixel"])
     v = np.asarray(mesh.vertices)
     uvw = np.c_[v, np.ones(len(v))] @ p.T
+    uv = uvw[:, :2] / uvw[:, 2:]  # homogeneous: the photo's camera is a pinhole
     rows = np.nonzero(mask.any(axis=1))[0]
-    assert abs(uvw[:, 1].min() - rows.min()) < 3 and abs(uvw[:, 1].max() - (rows.max() + 1)) < 3
+    assert abs(uv[:, 1].min() - rows.min()) < 3 and abs(uv[:, 1].max() - (rows.max() + 1)) < 3
     w2c = np.array(cam_json["world_to_camera"])
-    assert np.allclose(w2c[2, :3], [0, -1, 0])  # looks down its -z = world +Y: the front camera
+    # Looks down its -z = world +Y (the front camera), level give or take the photographer's tilt.
+    assert np.allclose(w2c[0, :3], [1, 0, 0]) and -w2c[2, 1] > np.cos(np.radians(10))
 
 
 def test_cut_out_png_of_an_asymmetric_person_is_not_mirrored(tmp_path):

@@ -58,7 +58,9 @@ def test_every_output_is_there(sample_out):
                                                     if not p.stem.endswith("_inpainted")}
     assert all(v["inpainter"] in ("classical", "none") for v in result["views"])
     parts = {f["part"] for f in result["fallbacks"]}
-    assert {"inpainting", "shape"} <= parts  # said plainly which parts ran without weights
+    assert "inpainting" in parts  # said plainly which parts ran without weights
+    assert result["shape"]["method"] == "body" and "shape" not in parts  # the 3D body, fitted to the sample
+    assert (sample_out / "body.obj").is_file() and (sample_out / "body.json").is_file()
     assert {"intake", "shape", "uv", "raster", "back", "views", "fusion", "export", "total"} <= set(result["timings_s"])
     assert result["seed"] == 0 and result["device"] == "cpu" and result["preset"] == "fast"
 
@@ -132,7 +134,9 @@ def figure_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("figure")
     Image.fromarray((img * 255 + 0.5).astype(np.uint8)).save(tmp / "figure.png")
     out = tmp / "out"
-    digitize(tmp / "figure.png", out, "--height", f"{fig.height_m:.4f}")
+    # The outline's shape: the floors below measure view synthesis, calibrated on it (the body's own
+    # acceptance is tests/test_body.py; this capsule figure is photographed orthographically).
+    digitize(tmp / "figure.png", out, "--height", f"{fig.height_m:.4f}", "--shape", "silhouette")
     return fig, out
 
 
@@ -167,7 +171,7 @@ def test_folder_of_photos_reports_and_skips_the_bad_one(tmp_path):
     (photos / "a_person.jpg").write_bytes(SAMPLE.read_bytes())
     (photos / "b_broken.jpg").write_text("not a photo")
     out = tmp_path / "out"
-    r = digitize(photos, out, "--fusion-iterations", "2", check=False)
+    r = digitize(photos, out, "--fusion-iterations", "2", "--shape", "silhouette", check=False)
     assert r.returncode == 2
     assert (out / "a_person" / "avatar.glb").is_file()
     assert not (out / "b_broken").exists()
@@ -175,7 +179,7 @@ def test_folder_of_photos_reports_and_skips_the_bad_one(tmp_path):
 
 
 def test_json_events_for_the_add_on(tmp_path):
-    r = digitize(SAMPLE, tmp_path / "o", "--fusion-iterations", "2", "--events", "jsonl")
+    r = digitize(SAMPLE, tmp_path / "o", "--fusion-iterations", "2", "--events", "jsonl", "--shape", "silhouette")
     events = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     kinds = [e["type"] for e in events]
     assert kinds.count("stage") == 8 and kinds[-1] == "result"
@@ -212,8 +216,8 @@ def test_bad_job_gets_an_error_event(tmp_path):
 def test_killed_job_leaves_no_result_that_looks_whole(tmp_path, sig):
     out = tmp_path / "killed"
     p = subprocess.Popen([sys.executable, "-m", "backend", "digitize", str(SAMPLE), "--out", str(out),
-                          "--events", "jsonl"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         text=True, env=ENV)
+                          "--events", "jsonl", "--shape", "silhouette"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, env=ENV)
     deadline = time.time() + 120
     for line in p.stdout:
         if '"stage": "fusion"' in line or time.time() > deadline:

@@ -8,6 +8,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,15 @@ def test_models_run_the_checked_download_and_pass_its_refusal_on(monkeypatch, tm
     assert cmd == ["/venv/bin/python", "-m", "backend.models.download", "--roles", "all", "--models-dir",
                    str((tmp_path / "models").resolve())]
     assert cwd == ROOT and env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
+
+
+def test_the_body_models_cache_step_is_quick_when_built(tmp_path):
+    """install_deps.py builds Anny's cache once (backend.shape.body.model); a built cache is only checked."""
+    from backend.shape.body.model import READY_FILE
+
+    (tmp_path / READY_FILE).write_text("{}")
+    env = {**os.environ, "PHOTO_DIGITIZE_ANNY_CACHE": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "backend.shape.body.model"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and f"cache is ready in {tmp_path}" in r.stdout
+    assert "building" not in r.stdout  # nothing parsed again

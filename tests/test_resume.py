@@ -12,8 +12,9 @@ from PIL import Image
 
 from tests.test_digitize import ENV, ROOT, SAMPLE, digitize
 
-# Few fusion steps: what is tested is what is kept and restored, not the texture's quality.
-OPTIONS = ("--fusion-iterations", "4")
+# Few fusion steps, the outline's quick shape: what is tested is what is kept and restored, not the
+# texture's quality or the body fit (tests/test_body.py).
+OPTIONS = ("--fusion-iterations", "4", "--shape", "silhouette")
 
 
 @pytest.fixture(scope="module")

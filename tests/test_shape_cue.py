@@ -390,8 +390,9 @@ def test_shape_run_with_models_dir_uses_the_normals_model(tiny_dir, tmp_path, mo
     rgba[person_mask()] = (180, 120, 90, 255)
     photo = tmp_path / "cutout.png"
     Image.fromarray(rgba).save(photo)
+    # The normals model shapes the outline (the body fit, the default, would not use it).
     options = pipeline.ShapeOptions(models_dir=tiny_dir, device="cpu", target_faces=FACES, map_resolution=64,
-                                    texture_resolution=256)
+                                    texture_resolution=256, shape="silhouette")
     result = pipeline.run_shape(photo, tmp_path / "out", options)
     assert result["shape"]["method"] == "normals"
     assert not any(f["part"] == "shape" for f in result["fallbacks"])

@@ -89,7 +89,7 @@ def test_alignment_translates_the_prediction_onto_the_truth(people):
 def test_a_mesh_against_itself_scores_perfectly(people):
     truth = people["standing"].mesh
     assert side_silhouette_iou(truth, truth, resolution=128) == 1.0
-    assert chamfer_cm(truth, truth) < 1e-9
+    assert chamfer_cm(truth, truth) < 1e-6  # float round-off in the point-to-triangle distances
     assert slab_thickness_error_cm(truth, truth) == 0.0
     cam = front_camera(people["standing"].height_m, 200)
     mask = render_maps(truth, [cam], backend="cpu")[0].mask

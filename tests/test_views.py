@@ -53,7 +53,8 @@ def test_cli_refuses_a_bad_schedule_before_any_work(tmp_path):
 def test_shape_and_digitize_follow_the_schedule(tmp_path):
     spec = "180,90,-90,0@45"
     shape = pipeline.run_shape(SAMPLE, tmp_path / "shape",
-                               pipeline.ShapeOptions(views=spec, map_resolution=96, texture_resolution=256))
+                               pipeline.ShapeOptions(views=spec, map_resolution=96, texture_resolution=256,
+                                                     shape="silhouette"))
     names = [v.name for v in parse_views(spec)]
     assert [v["name"] for v in shape["maps"]["views"]] == names
     maps = load_maps(tmp_path / "shape" / "maps")
@@ -62,7 +63,8 @@ def test_shape_and_digitize_follow_the_schedule(tmp_path):
     assert np.isclose(el.camera.elevation_deg, 45.0)
 
     result = pipeline.run_digitize(SAMPLE, tmp_path / "digitize",
-                                   pipeline.DigitizeOptions(views=spec, inpainter="classical", fusion_iterations=2))
+                                   pipeline.DigitizeOptions(views=spec, inpainter="classical", fusion_iterations=2,
+                                                            shape="silhouette"))
     synthesized = ["input", *names[1:]]  # the photo's own view is named "input" in a digitize
     assert result["view_schedule"] == synthesized
     assert sorted(p.stem for p in (tmp_path / "digitize" / "views").glob("*.png")

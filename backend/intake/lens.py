@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..conventions import FULL_FRAME_DIAGONAL_MM, focal_px_from_35mm
+
 DEFAULT_FOCAL_35MM = 50.0
-FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 PLAUSIBLE_35MM = (8.0, 1200.0)  # fisheye to super-telephoto; outside this the tag is junk
 
 # EXIF tags (in the Exif IFD, 0x8769).
@@ -72,7 +73,7 @@ def photo_lens(width: int, height: int, exif: ExifFocal | None) -> Lens:
     lo, hi = PLAUSIBLE_35MM
     if exif is not None and exif.focal_35mm and lo <= exif.focal_35mm <= hi:
         f35 = exif.focal_35mm
-        return Lens(f35 * diagonal_px / FULL_FRAME_DIAGONAL_MM, f35, f"EXIF: {f35:g} mm (35 mm equivalent)")
+        return Lens(focal_px_from_35mm(f35, width, height), f35, f"EXIF: {f35:g} mm (35 mm equivalent)")
     if exif is not None and exif.focal_mm and exif.plane_px_per_mm:
         # The focal-plane resolution refers to the sensor's full width; the photo may be smaller.
         recorded = exif.plane_width_px or max(width, height)
@@ -81,7 +82,7 @@ def photo_lens(width: int, height: int, exif: ExifFocal | None) -> Lens:
         if lo <= f35 <= hi:
             return Lens(f_px, f35, f"EXIF: {exif.focal_mm:g} mm on the sensor ({f35:.0f} mm as 35 mm equivalent)")
     f35 = DEFAULT_FOCAL_35MM
-    return Lens(f35 * diagonal_px / FULL_FRAME_DIAGONAL_MM, f35,
+    return Lens(focal_px_from_35mm(f35, width, height), f35,
                 f"no focal length in the photo's EXIF: assumed a {f35:g} mm lens (35 mm equivalent)")
 
 

@@ -43,13 +43,12 @@ class HeadRegion:
     from_landmarks: bool
 
 
-def unproject_orthographic(camera: Camera, uv: np.ndarray, depth: float = 0.0) -> np.ndarray:
-    """World points on the rays of pixel coordinates (N, 2) of an orthographic camera."""
-    uv = np.asarray(uv, np.float64).reshape(-1, 2)
-    x = (uv[:, 0] - camera.cx) / camera.fx
-    y = -(uv[:, 1] - camera.cy) / camera.fy
-    pc = np.stack([x, y, np.full_like(x, -depth)], axis=1)
-    return (pc - camera.world_to_camera[:3, 3]) @ camera.rotation
+def unproject_to_middle(camera: Camera, uv: np.ndarray) -> np.ndarray:
+    """World points where the rays of pixel coordinates (N, 2) cross the person's middle plane (y = 0):
+    the photo's camera may be a pinhole or orthographic."""
+    origins, dirs = camera.rays(uv)
+    t = -origins[:, 1] / np.where(np.abs(dirs[:, 1]) < 1e-9, 1e-9, dirs[:, 1])
+    return origins + t[:, None] * dirs
 
 
 def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, height_m: float,
@@ -65,7 +64,7 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
         chin_v = mouth_v + 0.9 * (mouth_v - eyes_v)
         ears_u = lm[[LEFT_EAR, RIGHT_EAR], 0]
         centre_u, half_u = ears_u.mean(), 0.65 * abs(ears_u[0] - ears_u[1]) + 2
-        chin_z = unproject_orthographic(camera, [[centre_u, chin_v]])[0, 2]
+        chin_z = unproject_to_middle(camera, [[centre_u, chin_v]])[0, 2]
     else:
         chin_z = CHIN_FRACTION * height_m
         chin_v = sample_row_of_height(camera, chin_z)
@@ -76,7 +75,7 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
         top_cols = np.nonzero(top_rows.any(axis=0))[0] if top_rows.any() else head_cols
         centre_u = top_cols.mean() + 0.5
         half_u = max(np.ptp(top_cols) / 2 + 2, 0.5 * (chin_v - top_v) * 0.8)
-    centre = unproject_orthographic(camera, [[centre_u, chin_v], [centre_u + half_u, chin_v]])
+    centre = unproject_to_middle(camera, [[centre_u, chin_v], [centre_u + half_u, chin_v]])
     half_width = abs(centre[1, 0] - centre[0, 0])
 
     # Hair: the photo's pixels in the top fifth of the head.
@@ -88,7 +87,7 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
 
 
 def sample_row_of_height(camera: Camera, z: float) -> float:
-    """Image row (continuous v) where the orthographic front camera sees height z."""
+    """Image row (continuous v) where the front camera sees height z on the person's axis."""
     uv, _ = camera.project(np.array([[0.0, 0.0, z]]))
     return float(uv[0, 1])
 

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import PERSPECTIVE, Camera, look_at
+from ..conventions import PERSPECTIVE, Camera, focal_px_from_35mm, look_at
 from ..raster import render_maps
 
-FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 PHOTO_SIZE = (768, 1024)  # width, height: a 3:4 portrait
 CHEST_HEIGHT = 0.72  # of the person's height: where the photographer holds the camera
 LIGHT = np.array([-0.4, 0.5, 0.77]) / np.linalg.norm([-0.4, 0.5, 0.77])  # camera space, from the upper left
@@ -46,7 +45,7 @@ class SyntheticPhoto:
 
 def focal_px(focal_35mm: float, width: int, height: int) -> float:
     """Focal length in pixels of a full-frame-equivalent lens on a width x height image."""
-    return focal_35mm * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM
+    return focal_px_from_35mm(focal_35mm, width, height)
 
 
 def photographer_camera(vertices: np.ndarray, focal_35mm: float = 50.0, size=PHOTO_SIZE, fill: float = 0.85,

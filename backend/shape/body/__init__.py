@@ -52,6 +52,12 @@ def world_from_fit(pitch: float, scale: float, shift: np.ndarray):
     return (lambda p: scale * np.asarray(p) - shift), w2c
 
 
+def _area_centroid(mesh: Mesh) -> np.ndarray:
+    t = mesh.vertices[mesh.faces]
+    area = 0.5 * np.linalg.norm(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]), axis=1)
+    return (t.mean(axis=1) * area[:, None]).sum(axis=0) / area.sum()
+
+
 class BodyShape:
     """Shape estimator: the fitted, dressed Anny body (needs the photo's lens and a pose)."""
 
@@ -96,8 +102,9 @@ class BodyShape:
         # dressing adds above and below it (hair, shoes). A crouch or a jump stays shorter.
         extra = (hi_z - lo_z) - np.ptp(fit.vertices[:, 2])
         scale = height_m / (fit.stature + extra)
-        # Feet (the lowest point) on z = 0, the pelvis on the Z axis.
-        shift = scale * np.array([fit.translation[0], fit.translation[1], lo_z])
+        # Feet (the lowest point) on z = 0, the person's middle (the dressed surface's centroid) on the Z axis.
+        middle = _area_centroid(dressed)
+        shift = scale * np.array([middle[0], middle[1], lo_z])
         to_world, w2c = world_from_fit(fit.pitch, scale, shift)
         mesh = Mesh(to_world(dressed.vertices), dressed.faces)
         h, w = mask.shape

@@ -193,3 +193,16 @@ def part_of_bone_name(bone: str) -> str:
         if bone.startswith(prefixes):
             return part + side if part != "head" else part
     return "torso"  # root, pelvis, spine, clavicles
+
+
+def main() -> int:
+    """`python -m backend.shape.body.model`: build the cache unless it is there (install_deps.py runs this)."""
+    folder = anny_cache_dir()
+    seconds = ensure_cache(folder, say=lambda message: print(f"[body] {message}", flush=True))
+    print(f"[body] the body model's cache is ready in {folder}" + (f" (built in {seconds:.0f} s)" if seconds else ""),
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -152,15 +152,9 @@ def check_value(option: Option, value, name: str):
 
 def from_text(option: Option, text: str, name: str):
     """A command-line value (always text) for `option`, converted and checked."""
-    if option.kind == NUMBER:
+    if option.kind in (NUMBER, WHOLE):
         try:
-            value = float(text)
-        except ValueError:
-            raise _refuse(option, name, repr(text)) from None
-        return check_value(option, value, name)
-    if option.kind == WHOLE:
-        try:
-            value = int(text)
+            value = float(text) if option.kind == NUMBER else int(text)
         except ValueError:
             raise _refuse(option, name, repr(text)) from None
         return check_value(option, value, name)

@@ -382,7 +382,8 @@ def test_view_cameras_are_hidden_and_match_the_backend(flow):
     c = r["cameras"]
     assert c["collection_hidden"] and c["hidden_render"] and c["visible"] == []
     assert len(c["names"]) == 12 and "person_input" in c["names"]
-    assert c["types"] == [["CAMERA", "ORTHO"]]
+    # The orbit views are orthographic; the photo's camera (person_input) is the pinhole it was taken with.
+    assert c["types"] == [["CAMERA", "ORTHO"], ["CAMERA", "PERSP"]]
     assert c["with_view_image"] == 12
     assert len(r["views"]["names"]) == 12 and r["views"]["packed"]
 

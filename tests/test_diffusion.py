@@ -463,8 +463,9 @@ def test_download_skips_what_is_there_without_touching_the_network(no_network, m
     for key, marker in (("inpaint", "model_index.json"), ("controlnet_normal", "config.json")):
         (d / key).mkdir(parents=True)
         (d / key / marker).write_text("{}")
-        (d / key / registry.MANIFEST_NAME).write_text(json.dumps(
-            {"repo_id": registry.ROLES[key].default_id, "files": [marker]}))
+        (d / key / registry.MANIFEST_NAME).write_text(json.dumps(  # as a download at the pinned commit records
+            {"repo_id": registry.ROLES[key].default_id, "revision": registry.ROLES[key].revision,
+             "files": [marker]}))
     (d / "controlnet_silhouette").mkdir()  # the user's own model, put there by hand
     (d / "controlnet_silhouette" / "config.json").write_text("{}")
     backbone = tmp_path / "alexnet-owt-7be5be79.pth"

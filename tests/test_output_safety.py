@@ -195,14 +195,19 @@ def test_a_second_claim_is_refused_and_the_lock_file_goes_with_the_first(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["box.obj"]  # no lock file, no output, no staging
 
 
+def start_shape(out, box, stderr):
+    """`shape` on the sample with the box as the user's mesh, its JSON events on a pipe, in the background."""
+    return subprocess.Popen([sys.executable, "-m", "backend", "shape", str(SAMPLE), "--out", str(out), "--mesh",
+                             str(box), "--events", "jsonl"], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
 @pytest.mark.skipif(os.name == "nt", reason="SIGSTOP")
 def test_two_runs_at_once_make_one_whole_result_and_the_other_is_told_why(tmp_path, box):
     """Two terminals, the same --out: the second is refused while the first works; the first finishes.
     The first is paused (SIGSTOP) mid-run so that the two surely overlap."""
     out = tmp_path / "out"
-    first = subprocess.Popen([sys.executable, "-m", "backend", "shape", str(SAMPLE), "--out", str(out), "--mesh",
-                              str(box), "--events", "jsonl"], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    first = start_shape(out, box, stderr=subprocess.PIPE)
     try:
         for line in first.stdout:
             if json.loads(line).get("stage") == "shape":
@@ -258,9 +263,7 @@ def test_a_run_killed_between_its_final_renames_loses_no_result(tmp_path):
 
 def test_a_killed_runs_staging_is_gone_after_the_next_run(tmp_path, box):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "backend", "shape", str(SAMPLE), "--out", str(out), "--mesh",
-                             str(box), "--events", "jsonl"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = start_shape(out, box, stderr=subprocess.DEVNULL)
     try:
         for line in proc.stdout:
             if json.loads(line).get("stage") == "uv":

@@ -87,7 +87,7 @@ def bench_end_to_end(command: str, configs: list[tuple[int, int, str]], runs: in
                 samples[(size, faces, shape)].append(run_child(command, photos[size], out, faces=faces, shape=shape))
         for (size, faces, shape), runs_of in samples.items():
             stages = runs_of[0]["timings"].keys()
-            row = {"input": f"{size} px", "faces": f"{faces // 1000}k", "shape": shape,
+            row = {"input": f"{size} px", "faces": f"{faces // 1000}k", "method": shape,
                    **{s: statistics.median(x["timings"][s] for x in runs_of) for s in stages}}
             row["peak_mb"] = max(x["peak_mb"] for x in runs_of)
             rows.append(row)

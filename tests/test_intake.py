@@ -315,6 +315,18 @@ def test_grabcut_keeps_legs_cut_by_the_bottom_edge():
     assert seg.mask[-1][shape[339]].mean() > 0.9
 
 
+def test_same_photo_same_mask_whatever_ran_before():
+    """GrabCut seeds its colour models from OpenCV's process-wide random generator: a long-lived process
+    (the add-on's backend, a test session) must not get another mask, and so another body, for the same
+    photo because something else ran first. A photo of noise leaves k-means most room to differ."""
+    rgb = noisy_rgb(120, 90, seed=0)
+    init = np.full(rgb.shape[:2], cv2.GC_PR_BGD, np.uint8)
+    init[20:100, 20:70] = cv2.GC_PR_FGD
+    first = segment_module._grabcut(rgb, init, iterations=1)
+    cv2.randu(np.zeros((64, 64), np.float32), 0.0, 1.0)  # anything else that draws from the generator
+    assert np.array_equal(segment_module._grabcut(rgb, init, iterations=1), first)
+
+
 def test_auto_falls_back_to_grabcut_without_mediapipe(monkeypatch):
     monkeypatch.setattr(segment_module, "_import_mediapipe", lambda: None)
     rgb, shape = person_photo(260, 200)

@@ -175,6 +175,9 @@ def _grabcut(rgb: np.ndarray, init: np.ndarray, iterations: int) -> np.ndarray |
     labels = init.astype(np.uint8).copy()
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models with k-means from OpenCV's process-wide random generator:
+    # reseeded here, the same photo gets the same mask whatever ran before it in this process.
+    cv2.setRNGSeed(0)
     try:
         cv2.grabCut(np.ascontiguousarray(rgb[:, :, ::-1]), labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:

@@ -115,6 +115,25 @@ def test_turntable_has_no_holes_and_no_face_on_the_back(sample_out):
     assert nearer_skin.mean() < 0.15
 
 
+def test_a_face_detector_finds_the_face_in_front_and_none_on_the_back(sample_out):
+    from backend.eval.faces import MIN_SCORE, check_faces
+
+    _, mesh, texture = load_result(sample_out)
+    check = check_faces(mesh, texture)
+    assert check.scores["front"] >= MIN_SCORE, check.scores  # the detector sees this face at all
+    assert check.scores["back"] < MIN_SCORE, check.scores
+    # The photo carried round as it is (the mirror baseline: the face on the back of the head) is caught.
+    from backend.eval.baselines import photo_filled_outside, render_mirrored
+    from backend.eval.faces import detect_faces, head_portraits
+
+    result = json.loads((sample_out / "result.json").read_text())
+    photo = np.asarray(Image.open(SAMPLE).convert("RGB"), np.float32) / 255.0
+    filled = photo_filled_outside(photo, np.array(Image.open(sample_out / "mask.png")) > 127)
+    camera = Camera.from_json(result["input_camera"])
+    mirrored = detect_faces(head_portraits(mesh, lambda cam, bg: render_mirrored(mesh, filled, camera, cam, bg)))
+    assert mirrored.scores["back"] >= MIN_SCORE, mirrored.scores
+
+
 def test_glb_opens_with_the_texture(sample_out):
     scene = trimesh.load(sample_out / "avatar.glb")
     geom = list(scene.geometry.values())

@@ -192,3 +192,58 @@ def test_back_view_leaves_the_front_badge_out(figure, gt_views):
     colours = image[behind_badge]
     assert np.abs(colours - badge).max(axis=1).mean() > 0.2
     assert np.abs(colours[:, None] - shirt[None]).max(axis=2).min(axis=1).mean() < 0.1  # the shirt's own colours
+
+
+def torso_and_hand():
+    """A torso block and, a hand's width in front of its belly, a hand block: mesh and fitted body
+    (the same boxes, finely meshed so every face has vertices of its own part nearby)."""
+    import trimesh
+
+    from backend.mesh import Mesh
+    from backend.shape.body import FittedBody
+    from backend.shape.body.model import PARTS
+
+    torso = trimesh.creation.box(extents=(0.36, 0.22, 0.6), transform=trimesh.transformations.translation_matrix(
+        (0, 0, 1.2)))
+    hand = trimesh.creation.box(extents=(0.1, 0.04, 0.12), transform=trimesh.transformations.translation_matrix(
+        (0.05, -0.16, 1.1)))
+    meshes = [trimesh.Trimesh(*trimesh.remesh.subdivide_to_size(b.vertices, b.faces, 0.02)) for b in (torso, hand)]
+    parts = np.concatenate([np.full(len(meshes[0].vertices), PARTS.index("torso")),
+                            np.full(len(meshes[1].vertices), PARTS.index("hand.L"))])
+    both = trimesh.util.concatenate(meshes)
+    mesh = Mesh(np.asarray(both.vertices, np.float32), np.asarray(both.faces, np.int32))
+    return mesh, FittedBody(mesh, parts, {})
+
+
+def test_back_takes_each_limbs_colour_not_what_lies_in_front_of_it():
+    """A hand resting on the belly is the hand's colour in the photo; the back behind it is the shirt's."""
+    from backend.synthesis.back_view import HeadRegion
+    from backend.synthesis.limbs import LIMBS, LimbSource
+
+    mesh, fitted = torso_and_hand()
+    front, back = render_maps(mesh, view_cameras(mesh, [View(0), View(180)], resolution=128), backend="cpu")
+    shirt, skin = np.array([0.8, 0.1, 0.1]), np.array([0.9, 0.7, 0.55])
+    limbs = LimbSource.from_body(fitted, front)
+    hand_px = limbs.photo_limbs == LIMBS.index("arm.L")
+    assert hand_px.sum() > 50 and (limbs.photo_limbs == LIMBS.index("torso")).sum() > 10 * hand_px.sum()
+    photo = np.where(hand_px[..., None], skin, shirt) * front.mask[..., None]
+    photo = (photo * 255).astype(np.uint8)
+    no_head = HeadRegion(chin_z=10.0, half_width_m=0.0, centre_x=0.0, hair_colour=np.zeros(3), from_landmarks=False)
+    # The torso's back, where the photo's ray through it meets the hand first.
+    behind = back.mask.copy()
+    behind[back.mask] = limbs.limbs_of(back.position[back.mask]) == LIMBS.index("torso")
+    uv, _ = front.camera.project(back.position[behind])
+    rows, cols = np.floor(uv[:, 1]).astype(int), np.floor(uv[:, 0]).astype(int)
+    under_hand = np.zeros_like(behind)
+    under_hand[behind] = hand_px[rows.clip(0, 127), cols.clip(0, 127)]
+    assert under_hand.sum() > 30
+
+    carried, _, _ = classical_back_view(back, photo, front.mask, front.camera, no_head)  # straight through
+    assert np.abs(carried[under_hand] - skin).max(axis=1).mean() < 0.05  # the hand shows on the back
+    image, filled, _ = classical_back_view(back, photo, front.mask, front.camera, no_head, limbs)
+    assert filled[back.mask].all()
+    assert np.abs(image[under_hand] - shirt).max() < 0.02  # the shirt, all of it
+    torso_back = behind & ~under_hand
+    assert np.abs(image[torso_back] - shirt).max() < 0.02
+    hand_back = back.mask & ~behind  # the back of the hand (seen from behind only round the torso's edge: none)
+    assert np.abs(image[hand_back] - skin).max(initial=0) < 0.02

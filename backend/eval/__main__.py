@@ -15,6 +15,8 @@ median time of each stage; writes under --out:
 
 `python -m backend.eval shape [--figures N] [--shape-args "..."] [--out DIR]` scores the shape
 stage's mesh against posed, dressed people of known 3D instead (backend/eval/shape_eval.py).
+`python -m backend.eval faces OUT_DIR [...]` asks MediaPipe's face detector whether a result shows a
+face from the front and none from the back (backend/eval/faces.py).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def main(argv=None) -> int:
         from .shape_eval import main as shape_main
 
         return shape_main(argv[1:])
+    if argv[:1] == ["faces"]:  # a face on the back of a result? (backend/eval/faces.py)
+        from .faces import main as faces_main
+
+        return faces_main(argv[1:])
     from ..errors import UserError
     from ..tables import machine_line, table
     from .groundtruth import DEFAULT_SEEDS, PROTOCOL_VIEWS

@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from ..conventions import Camera
 from ..raster import ViewMaps, sample_map
+from .limbs import LIMBS, LimbSource
 
 # MediaPipe pose landmark indices (nose, eyes, ears, mouth corners).
 FACE_LANDMARKS = list(range(11))
@@ -93,18 +94,26 @@ def sample_row_of_height(camera: Camera, z: float) -> float:
 
 
 def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.ndarray, photo_camera: Camera,
-                        head: HeadRegion) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Back view image (H, W, 3) float32, the pixels it filled, and the head pixels it repainted."""
+                        head: HeadRegion, limbs: LimbSource | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Back view image (H, W, 3) float32, the pixels it filled, and the head pixels it repainted.
+
+    `limbs` (with a fitted body): each point takes its colour from photo pixels of its own limb, not
+    from whatever lies in front of it in the photo (see limbs.py). Without it, straight through."""
     h, w = back.mask.shape
     pts = back.position[back.mask].astype(np.float64)
-    uv, _ = photo_camera.project(pts)  # ignoring occlusion on purpose: the front shows through
+    uv, _ = photo_camera.project(pts)  # the front shows through: clothes look alike front and back
+    found = np.ones(len(pts), bool)
+    if limbs is not None:
+        uv, found = limbs.redirect(pts, uv, photo_known)
     k = photo_known.astype(np.float32)
     num = sample_map(photo_rgb.astype(np.float32) / 255.0 * k[..., None], uv)
     den = sample_map(k, uv)
-    ok = den > 0.5
+    ok = (den > 0.5) & found
     colours = np.where(ok[:, None], num / np.maximum(den, 1e-6)[:, None], 0.0)
 
     in_head = (pts[:, 2] > head.chin_z) & (np.abs(pts[:, 0] - head.centre_x) < head.half_width_m)
+    if limbs is not None:  # a hand raised beside the head stays a hand
+        in_head &= limbs.limbs_of(pts) == LIMBS.index("head")
     colours[in_head] = head.hair_colour
     ok |= in_head
 

@@ -10,6 +10,7 @@ from scipy import ndimage
 from ..raster import ViewMaps
 from .back_view import HeadRegion, classical_back_view, find_head, front_only_details
 from .inpaint import ClassicalInpainter, Inpainter, InpaintRequest
+from .limbs import LimbSource
 from .multiview import BACK_TRUST, PHOTO_TRUST, SynthesizedView, finish_view
 
 # Photo pixels this close to the silhouette mix in background colour: leave them to the inpainter.
@@ -47,7 +48,8 @@ def make_photo_view(maps: ViewMaps, working, inpainter: Inpainter, *, seed: int)
 
 def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter: Inpainter, *, seed: int,
                    options) -> tuple[SynthesizedView, HeadRegion]:
-    """The initial back view (azimuth 180): the front carried round, hair on the back of the head.
+    """The initial back view (azimuth 180): the front carried round, each limb from its own pixels of the
+    photo when a body was fitted, hair on the back of the head.
 
     An inpainter that can redraw a whole view (the diffusion one: `refine_back`) then redraws
     its body, guided by the back's normals, so the back gets its own folds and hair.
@@ -57,10 +59,13 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
     if landmarks is not None:
         landmarks = landmarks.copy()
         landmarks[:, :2] = working.to_working(landmarks[:, :2])
-    head = find_head(working.rgb, working.mask, camera, options.height_m, landmarks)
+    # The mesh's own height (feet on z = 0), not the option's: a user's mesh keeps its own size.
+    head = find_head(working.rgb, working.mask, camera, float(body.mesh.vertices[:, 2].max()), landmarks)
     known = photo_view.known & ~photo_view.inpainted
     known &= ~front_only_details(working.rgb, known, landmarks)
-    image, filled, _ = classical_back_view(maps, working.rgb, known, camera, head)
+    fitted = getattr(body.shape, "body", None)
+    limbs = None if fitted is None else LimbSource.from_body(fitted, photo_view.maps)
+    image, filled, _ = classical_back_view(maps, working.rgb, known, camera, head, limbs)
     fallback = photo_view.image[known].mean(axis=0) if known.any() else (0.5, 0.5, 0.5)
     refine = getattr(inpainter, "refine_back", None)
     # When the model redraws the whole body anyway, its holes only seed the redraw's start:

@@ -1,0 +1,134 @@
+"""Which limb each surface point belongs to, and which of the photo's pixels show that limb.
+
+With a fitted body (shape.body.FittedBody), every point of the dressed surface belongs to the limb
+of the nearest point of the bare body: a sleeve to its arm, a trouser leg to its leg, the hair to
+the head. The photo's pixels get a limb the same way, from the surface point each one shows, and each bare
+limb rendered alone says how far away it would be seen if nothing stood in front of it. The back
+view takes a point's colour from the photo pixel it projects to, unless another limb stands well in
+front of the point's own limb there (a hand resting on a knee, an arm across the belly, the other
+leg); then from the nearest photo pixel that shows its own limb: the back of a leg from that leg,
+never the hand on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+LIMBS = ("torso", "head", "arm.L", "arm.R", "leg.L", "leg.R")
+# Parts of one limb share their colours' source (a hand in front of its own forearm is fine:
+# it is the same arm), parts of different limbs never do.
+LIMB_OF_PART = {
+    "torso": "torso", "head": "head",
+    "upperarm.L": "arm.L", "forearm.L": "arm.L", "hand.L": "arm.L",
+    "upperarm.R": "arm.R", "forearm.R": "arm.R", "hand.R": "arm.R",
+    "thigh.L": "leg.L", "shin.L": "leg.L", "foot.L": "leg.L",
+    "thigh.R": "leg.R", "shin.R": "leg.R", "foot.R": "leg.R",
+}
+NO_LIMB = -1
+# Source pixels are taken this far inside their limb's region (a fraction of the image's size): the
+# photo's edge between two limbs blends them, and the fitted body's limbs are a little off the photo's
+# (a forearm fitted a few centimetres low leaves a sliver of skin labelled torso above it).
+EDGE_FRACTION = 0.015
+# Another limb is *in front* of a point's limb only when it is this much nearer the camera than the
+# bare limb would be: a hand on a hip or a forearm across the belly lie a hand's thickness or more in
+# front; where two limbs merely meet (the shoulder between torso and arm, the crotch) the depths agree
+# and the photo's pixel is the point's own garment.
+IN_FRONT_M = 0.03
+FAR_IN_FRONT_M = 0.08  # more than clothes add over the body they cover (a shirt, trousers)
+ROW_COST = 8.0  # a source pixel one row higher or lower counts as this many pixels further sideways
+
+
+def in_front_by(behind: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """How far the surface at depth `front` stands in front of `behind`; -inf where either is absent (inf)."""
+    with np.errstate(invalid="ignore"):  # inf - inf
+        gap = np.asarray(behind) - np.asarray(front)
+    return np.where(np.isfinite(gap), gap, -np.inf)
+
+
+@dataclass
+class LimbSource:
+    """The fitted body's limbs, and the photo's pixels sorted by the limb they show."""
+
+    tree: cKDTree  # over the bare body's vertices (world frame)
+    vertex_limbs: np.ndarray  # (V,) index into LIMBS
+    photo_limbs: np.ndarray  # (H, W) int: the limb each photo pixel shows, NO_LIMB off the body
+    limb_depth: np.ndarray  # (len(LIMBS), H, W): each bare limb's depth alone in the photo, inf where absent
+    shown_depth: np.ndarray  # (H, W): the depth of the dressed surface the photo shows, inf off it
+
+    @classmethod
+    def from_body(cls, fitted, photo_maps) -> LimbSource:
+        """`fitted`: shape.body.FittedBody; `photo_maps`: the dressed mesh's maps through the photo's camera."""
+        from ..mesh import Mesh
+        from ..raster import render_maps
+        from ..shape.body.model import PARTS
+
+        part_limb = np.array([LIMBS.index(LIMB_OF_PART[p]) for p in PARTS])
+        vertex_limbs = part_limb[np.asarray(fitted.vertex_parts)]
+        tree = cKDTree(np.asarray(fitted.mesh.vertices, np.float64))
+        source = cls(tree, vertex_limbs, np.full(photo_maps.mask.shape, NO_LIMB),
+                     np.full((len(LIMBS), *photo_maps.mask.shape), np.inf, np.float32),
+                     np.where(photo_maps.mask, photo_maps.depth, np.inf).astype(np.float32))
+        # Each limb of the bare body alone through the photo's camera: how far away it would be seen
+        # if nothing stood in front of it.
+        face_limbs = vertex_limbs[np.asarray(fitted.mesh.faces)[:, 0]]
+        for limb in np.unique(face_limbs):
+            alone = Mesh(fitted.mesh.vertices, np.asarray(fitted.mesh.faces)[face_limbs == limb])
+            seen = render_maps(alone, [photo_maps.camera])[0]
+            source.limb_depth[limb][seen.mask] = seen.depth[seen.mask]
+        # What a pixel shows is the nearest limb of the bare body there, even where the clothes join
+        # two limbs into one surface (a forearm across the belly); clothes beyond the body (a skirt,
+        # hair), and a surface standing far in front of the bare limb under it (a forearm the fit put
+        # a little lower than the photo's), take the limb of the body nearest to them.
+        dressed = photo_maps.mask
+        source.photo_limbs[dressed] = source.limbs_of(photo_maps.position[dressed])
+        gap = in_front_by(source.limb_depth.min(axis=0), source.shown_depth)  # -inf: no bare limb there
+        on_body = dressed & np.isfinite(gap) & (gap < FAR_IN_FRONT_M)
+        source.photo_limbs[on_body] = np.argmin(source.limb_depth, axis=0)[on_body]
+        return source
+
+    def limbs_of(self, points: np.ndarray) -> np.ndarray:
+        """(N,) limb index of each surface point (world frame)."""
+        _, nearest = self.tree.query(np.asarray(points, np.float64))
+        return self.vertex_limbs[nearest]
+
+    def redirect(self, points: np.ndarray, uv: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where in the photo each point's colour comes from: its own projection `uv` (N, 2), unless another
+        limb stands in front of the point's limb there; then the nearest `known` pixel of its own limb.
+
+        Returns the new coordinates and (N,) bool: whether that limb shows anywhere in the photo
+        (when it does not, the point is left to the inpainter)."""
+        h, w = known.shape
+        edge_px = max(1, round(EDGE_FRACTION * max(h, w)))
+        limbs = self.limbs_of(points)
+        col = np.clip(np.floor(uv[:, 0]), 0, w - 1).astype(np.int64)
+        row = np.clip(np.floor(uv[:, 1]), 0, h - 1).astype(np.int64)
+        shown = self.photo_limbs[row, col]
+        # Hidden: the photo shows another limb there, well in front of where this limb's bare body
+        # would be seen. Where the bare limb is not under the pixel at all (clothes or hair beyond
+        # the body, the seam between two limbs), the photo's pixel is the best guess: kept.
+        own_depth = self.limb_depth[limbs, row, col]
+        hidden = (shown != limbs) & (shown != NO_LIMB) & np.isfinite(own_depth)
+        hidden[hidden] = in_front_by(own_depth[hidden], self.shown_depth[row[hidden], col[hidden]]) > IN_FRONT_M
+        out = np.asarray(uv, np.float64).copy()
+        found = np.ones(len(points), bool)
+        for limb in np.unique(limbs[hidden]):
+            moved = (limbs == limb) & hidden
+            # Well inside the limb's outline (EDGE_FRACTION).
+            shows_limb = self.photo_limbs == limb
+            own = known & ndimage.binary_erosion(shows_limb, iterations=edge_px)
+            if not own.any():
+                own = known & shows_limb
+            if not own.any():
+                found[moved] = False
+                continue
+            # For every pixel, the nearest pixel that shows this limb (and is known), at the same height
+            # where there is one not too far: stripes, hems and waistbands run round at their height.
+            _, (near_r, near_c) = ndimage.distance_transform_edt(~own, sampling=(ROW_COST, 1.0),
+                                                                  return_indices=True)
+            r, c = near_r[row[moved], col[moved]], near_c[row[moved], col[moved]]
+            out[moved] = np.stack([c + 0.5, r + 0.5], axis=1)
+        return out, found

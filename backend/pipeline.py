@@ -323,12 +323,13 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
 
 def _synthesize(body: Body, input_maps, view_maps: list, inpainter, options, progress: Progress, total: int):
     """The photo's view, the initial back view, then the other views in order: (views, head region)."""
-    from .synthesis import make_back_view, make_photo_view, synthesize_views
+    from .synthesis import limb_source, make_back_view, make_photo_view, synthesize_views
 
     with progress.stage("back", 5, total, "making the front and the initial back view"):
         photo_view = make_photo_view(input_maps, body.working, inpainter, seed=options.seed)
+        limbs = limb_source(body, photo_view)
         back_view, head = make_back_view(view_maps[0], photo_view, body, inpainter, seed=options.seed + 1,
-                                         options=options)
+                                         options=options, limbs=limbs)
 
     def on_view(i, n, view):
         progress.emit("progress", f"      view {i}/{n} ({view.name}): {view.inpainter}, "
@@ -338,7 +339,7 @@ def _synthesize(body: Body, input_maps, view_maps: list, inpainter, options, pro
     with progress.stage("views", 6, total, f"synthesizing {len(view_maps) - 1} views"):
         others = synthesize_views([photo_view, back_view], view_maps[1:], inpainter, seed=options.seed,
                                   prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
-                                  on_view=on_view)
+                                  on_view=on_view, limbs_of=None if limbs is None else limbs.limbs_of)
     return [photo_view, back_view, *others], head
 
 

@@ -112,6 +112,12 @@ def test_eval_command_scores_a_figure_all_the_way_round(tmp_path):
     assert (out / "seed1" / "result" / "avatar.glb").is_file() and (out / "timings.csv").is_file()
 
 
+def test_eval_names_the_people_it_knows(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "backend.eval", "--people", "nobody", "--out", str(tmp_path)], cwd=ROOT,
+                       capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 2 and "nobody" in r.stderr and "arms_crossed" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_eval_refuses_a_protocol_too_small_to_score(tmp_path):
     r = subprocess.run([sys.executable, "-m", "backend.eval", "--views", "2", "--out", str(tmp_path)], cwd=ROOT,
                        capture_output=True, text=True, env=ENV)

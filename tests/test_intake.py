@@ -328,7 +328,7 @@ def test_same_photo_same_mask_whatever_ran_before():
 
 
 def test_auto_falls_back_to_grabcut_without_mediapipe(monkeypatch):
-    monkeypatch.setattr(segment_module, "_import_mediapipe", lambda: None)
+    monkeypatch.setattr(segment_module, "import_mediapipe", lambda: None)
     rgb, shape = person_photo(260, 200)
     seg = segment_person(Photo.from_array(rgb))
     assert seg.method == "grabcut"
@@ -360,7 +360,7 @@ def test_coverage_limits():
 
 def test_auto_ignores_alpha_that_is_only_a_frame(monkeypatch):
     """A photo with transparent rounded corners is not a cut-out: auto goes on to the next method."""
-    monkeypatch.setattr(segment_module, "_import_mediapipe", lambda: None)
+    monkeypatch.setattr(segment_module, "import_mediapipe", lambda: None)
     rgb, shape = person_photo(260, 200)
     frame = np.ones((260, 200), np.float32)
     frame[:, :3] = 0.0

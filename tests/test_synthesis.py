@@ -247,3 +247,41 @@ def test_back_takes_each_limbs_colour_not_what_lies_in_front_of_it():
     assert np.abs(image[torso_back] - shirt).max() < 0.02
     hand_back = back.mask & ~behind  # the back of the hand (seen from behind only round the torso's edge: none)
     assert np.abs(image[hand_back] - skin).max(initial=0) < 0.02
+
+
+def test_a_side_seen_edge_on_takes_the_colour_the_photo_sees_face_on():
+    """The photo's rim (where the body turns away: shaded dark, blended with the backdrop) is not the side's
+    colour: with a fitted body the side view reads each limb's colour where the photo sees it face-on."""
+    import trimesh
+
+    from backend.mesh import Mesh
+    from backend.shape.body import FittedBody
+    from backend.shape.body.model import PARTS
+    from backend.synthesis.limbs import EDGE_ON_COS, LimbSource
+
+    body = trimesh.creation.cylinder(radius=0.15, height=0.6, sections=48,
+                                     transform=trimesh.transformations.translation_matrix((0, 0, 1.2)))
+    body = trimesh.Trimesh(*trimesh.remesh.subdivide_to_size(body.vertices, body.faces, 0.02))
+    mesh = Mesh(np.asarray(body.vertices, np.float32), np.asarray(body.faces, np.int32))
+    fitted = FittedBody(mesh, np.full(len(mesh.vertices), PARTS.index("torso")), {})
+    front, side = render_maps(mesh, view_cameras(mesh, [View(0), View(90)], resolution=128), backend="cpu")
+    shirt, rim = np.array([0.2, 0.5, 0.8], np.float32), np.array([0.05, 0.05, 0.05], np.float32)
+    edge_on = front.mask & (front.normal[..., 2] < EDGE_ON_COS)
+    assert edge_on.sum() > 100
+    photo = np.where(edge_on[..., None], rim, shirt) * front.mask[..., None]
+    limbs = LimbSource.from_body(fitted, front)
+
+    def side_from_photo(colour_source):
+        support = SupportView(front, photo.astype(np.float32), front.mask, colour_source=colour_source)
+        return aggregate(side, [support], min_weight=1e-6)
+
+    plain = side_from_photo(None)
+    cleaned = side_from_photo(lambda points, uv: limbs.redirect(points, uv, front.mask)[0])
+    from backend.synthesis.aggregate import world_normals
+
+    towards_photo = np.zeros(side.mask.shape)
+    towards_photo[side.mask] = -world_normals(side)[:, 1]  # the photo looks along +Y
+    seen = plain.explained & cleaned.explained & (towards_photo < EDGE_ON_COS - 0.05)
+    assert seen.sum() > 200
+    assert np.abs(plain.image[seen] - rim).max(axis=1).mean() < 0.2  # the dark rim stretched over the side
+    assert np.abs(cleaned.image[seen] - shirt).max() < 0.02  # the shirt, all of it

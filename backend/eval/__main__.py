@@ -11,8 +11,10 @@ median time of each stage; writes under --out:
     timings.csv   seconds per stage per figure
     figure.png    truth / ours / mirror from 8 sides, one block of rows per figure
     summary.md    what was printed
-    seed<N>/      the figure's photo and the digitize output, to look at
+    seed<N>/, NAME/   the figure's photo and the digitize output, to look at
 
+`--people NAME... | all` scores the posed, dressed people of backend/synthetic/people.py instead of
+(or beside `--seeds`) the capsule figures: their photos are shaded and taken through their own lens.
 `python -m backend.eval shape [--figures N] [--shape-args "..."] [--out DIR]` scores the shape
 stage's mesh against posed, dressed people of known 3D instead (backend/eval/shape_eval.py).
 `python -m backend.eval faces OUT_DIR [...]` asks MediaPipe's face detector whether a result shows a
@@ -31,7 +33,29 @@ import numpy as np
 FIGURE_AZIMUTHS = (0, 44, 88, 132, 180, -132, -88, -44)  # protocol views shown in figure.png
 
 
-def evaluate_figure(seed: int, out: Path, args, lpips) -> tuple[list[dict], dict, list[list], list[list]]:
+def prepare_subject(subject: str, folder: Path):
+    """The figure to score and its photo: `subject` is a capsule figure's seed ("3") or a person's name.
+
+    A capsule figure (backend/synthetic/figure.py) is photographed unshaded through a 50 mm portrait
+    lens; a person (backend/synthetic/people.py: posed, dressed, a tie, a beard, crossed arms) as a
+    photographer takes them (shaded, their own lens, JPEG). Either is scored against its true colours."""
+    from ..synthetic.figure import make_figure
+    from ..synthetic.people import make_person
+    from ..synthetic.photo import save_photo, take_photo
+    from .groundtruth import write_photo
+
+    if subject.isdigit():
+        figure = make_figure(seed=int(subject), voxel_m=0.012)
+        return figure, write_photo(figure, folder / "photo.png"), figure.height_m
+    person = make_person(subject)
+    return person, save_photo(take_photo(person), folder / "photo.jpg"), round(person.standing_height_m, 4)
+
+
+def subject_folder(subject: str) -> str:
+    return f"seed{subject}" if subject.isdigit() else subject
+
+
+def evaluate_figure(subject: str, out: Path, args, lpips) -> tuple[list[dict], dict, list[list], list[list]]:
     """Score one figure: (per-view rows, stage timings, figure tiles, tile labels)."""
     from PIL import Image
 
@@ -40,19 +64,25 @@ def evaluate_figure(seed: int, out: Path, args, lpips) -> tuple[list[dict], dict
     from ..pipeline import DigitizeOptions, run_digitize
     from ..progress import Progress
     from ..raster import render_maps
-    from ..synthetic.figure import make_figure
     from .baselines import photo_filled_outside, render_mirrored
-    from .groundtruth import protocol_cameras, view_group, write_photo
+    from .groundtruth import protocol_cameras, view_group
     from .scoring import compare, render_figure_albedo, render_textured
+    from .shape_metrics import align_to_truth
 
-    folder = out / f"seed{seed}"
+    folder = out / subject_folder(subject)
     folder.mkdir(parents=True, exist_ok=True)
-    figure = make_figure(seed=seed, voxel_m=0.012)
-    photo = write_photo(figure, folder / "photo.png")
-    options = DigitizeOptions(height_m=figure.height_m, preset=args.preset, inpainter=args.inpainter, seed=0)
+    figure, photo, height_m = prepare_subject(subject, folder)
+    options = DigitizeOptions(height_m=height_m, preset=args.preset, inpainter=args.inpainter, seed=0)
     result = run_digitize(photo, folder / "result", options, Progress(quiet=True))
 
     mesh = load_user_mesh(folder / "result" / "mesh.obj")
+    moved_by = np.zeros(3)
+    if not subject.isdigit():
+        # A person stands where the fit placed them in depth, not where the truth stood: translated onto the
+        # truth as the shape evaluation does (backend/eval/shape_metrics.py), so the scores compare colours.
+        aligned = align_to_truth(mesh, figure.mesh)
+        moved_by = aligned.vertices[0] - mesh.vertices[0]
+        mesh = aligned
     texture = np.array(Image.open(folder / "result" / "texture.png").convert("RGB"))
     photo_rgb = np.asarray(Image.open(photo).convert("RGB"), np.float32) / 255.0
     photo_mask = np.asarray(Image.open(folder / "result" / "mask.png")) > 127
@@ -64,16 +94,16 @@ def evaluate_figure(seed: int, out: Path, args, lpips) -> tuple[list[dict], dict
         truth, truth_mask = render_figure_albedo(figure, cam)
         maps = render_maps(mesh, [cam], backend="cpu")[0]
         renders = {"ours": render_textured(mesh, texture, cam, maps=maps),
-                   "mirror": render_mirrored(mesh, filled, input_camera, cam, maps=maps)}
+                   "mirror": render_mirrored(mesh, filled, input_camera, cam, maps=maps, moved_by=moved_by)}
         for method, (img, mask) in renders.items():
             score = compare(img, mask, truth, truth_mask, lpips=lpips)
-            rows.append({"seed": seed, "azimuth": cam.azimuth_deg, "group": view_group(cam.azimuth_deg),
+            rows.append({"figure": subject, "azimuth": cam.azimuth_deg, "group": view_group(cam.azimuth_deg),
                          "method": method, **score.row()})
         if round(cam.azimuth_deg) in FIGURE_AZIMUTHS:
             for k, (name, img) in enumerate((("truth", truth), ("ours", renders["ours"][0]),
                                              ("mirror", renders["mirror"][0]))):
                 tiles[k].append(img)
-                labels[k].append(f"seed {seed} {name} az {cam.azimuth_deg:g}" if not tiles[k][:-1] else
+                labels[k].append(f"{subject} {name} az {cam.azimuth_deg:g}" if not tiles[k][:-1] else
                                  f"{name} az {cam.azimuth_deg:g}")
     return rows, result["timings_s"], tiles, labels
 
@@ -89,14 +119,18 @@ def main(argv=None) -> int:
 
         return faces_main(argv[1:])
     from ..errors import UserError
+    from ..synthetic.people import FIGURE_NAMES
     from ..tables import machine_line, table
     from .groundtruth import DEFAULT_SEEDS, PROTOCOL_VIEWS
-    from .report import FORMATS, contact_sheet, stage_times, summarise, write_csv
+    from .report import FORMATS, contact_sheet, figure_table, stage_times, summarise, write_csv
     from .scoring import load_lpips_metric
 
     ap = argparse.ArgumentParser(prog="python -m backend.eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="figures to evaluate")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help=f"capsule figures to evaluate (default {' '.join(map(str, DEFAULT_SEEDS))} unless --people)")
+    ap.add_argument("--people", nargs="+", default=[], metavar="NAME",
+                    help=f"posed, dressed people to evaluate ({', '.join(FIGURE_NAMES)}, or all)")
     ap.add_argument("--views", type=int, default=PROTOCOL_VIEWS, help="orbit views, evenly spaced (paper: 90)")
     ap.add_argument("--resolution", type=int, default=256, help="pixels per side of each scored view")
     ap.add_argument("--preset", default="fast", choices=["fast", "quality"])
@@ -106,31 +140,40 @@ def main(argv=None) -> int:
     if args.views < 4 or args.resolution < 64:
         print("error: --views must be at least 4 and --resolution at least 64", file=sys.stderr)
         return 2
+    people = list(FIGURE_NAMES) if args.people == ["all"] else args.people
+    unknown = [p for p in people if p not in FIGURE_NAMES]
+    if unknown:
+        print(f"error: no person called {unknown[0]!r}; the people are {', '.join(FIGURE_NAMES)}", file=sys.stderr)
+        return 2
+    seeds = args.seeds if args.seeds is not None else ([] if people else list(DEFAULT_SEEDS))
+    subjects = [str(s) for s in seeds] + people
 
     lpips, lpips_note = load_lpips_metric()
     args.out.mkdir(parents=True, exist_ok=True)
     rows, timings, tiles, labels = [], [], [], []
     t0 = time.perf_counter()
-    for seed in args.seeds:
-        print(f"figure {seed}: digitizing and scoring {args.views} views ...", file=sys.stderr, flush=True)
+    for subject in subjects:
+        print(f"figure {subject}: digitizing and scoring {args.views} views ...", file=sys.stderr, flush=True)
         try:
-            r, t, fig_tiles, fig_labels = evaluate_figure(seed, args.out, args, lpips)
+            r, t, fig_tiles, fig_labels = evaluate_figure(subject, args.out, args, lpips)
         except UserError as e:
-            print(f"error: figure {seed}: {e}", file=sys.stderr)
+            print(f"error: figure {subject}: {e}", file=sys.stderr)
             return 2
         rows += r
-        timings.append({"seed": seed, **t})
+        timings.append({"figure": subject, **t})
         tiles += fig_tiles
         labels += fig_labels
 
     summary = summarise(rows, ["ours", "mirror"])
-    stages = stage_times([{k: v for k, v in t.items() if k != "seed"} for t in timings])
+    per_figure = figure_table(rows)
+    stages = stage_times([{k: v for k, v in t.items() if k != "figure"} for t in timings])
     lines = [
         f"machine: {machine_line()}",
-        f"figures {' '.join(map(str, args.seeds))}; {args.views} views at {args.resolution} px; preset "
+        f"figures {' '.join(subjects)}; {args.views} views at {args.resolution} px; preset "
         f"{args.preset}, inpainter {args.inpainter}; {lpips_note}; {time.perf_counter() - t0:.0f} s in all",
         "", "## Against the truth, mean over figures and views, per view group", "",
-        table(summary, FORMATS), "", "## Seconds per stage (median and max over figures)", "",
+        table(summary, FORMATS), "", "## Per figure: PSNR dB / SSIM, ours vs mirror", "",
+        table(per_figure, {}), "", "## Seconds per stage (median and max over figures)", "",
         table(stages, {"median_s": "{:.2f}", "max_s": "{:.2f}"}),
     ]
     text = "\n".join(lines)

@@ -25,15 +25,16 @@ def photo_filled_outside(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def render_mirrored(mesh: Mesh, filled_photo: np.ndarray, photo_camera: Camera, camera: Camera,
-                    background=(1.0, 1.0, 1.0), maps=None):
+                    background=(1.0, 1.0, 1.0), maps=None, moved_by=(0.0, 0.0, 0.0)):
     """(H, W, 3) float image of `mesh` from `camera` coloured by projecting the photo through it, and its mask.
 
-    `maps`: the mesh's maps from `camera` when the caller already has them.
+    `maps`: the mesh's maps from `camera` when the caller already has them. `moved_by`: how far `mesh` was
+    translated after the photo's camera saw it (the evaluation aligns a result to the truth).
     """
     if maps is None:
         maps = render_maps(mesh, [camera], backend="cpu")[0]
     img = np.tile(np.asarray(background, np.float32), (camera.height, camera.width, 1))
-    pix, _ = photo_camera.project(maps.position[maps.mask])
+    pix, _ = photo_camera.project(maps.position[maps.mask] - np.asarray(moved_by, np.float64))
     # pix are continuous pixel coordinates with pixel centres at +0.5; remap samples at integer centres.
     xy = (pix - 0.5).astype(np.float32).reshape(-1, 1, 2)
     colours = cv2.remap(filled_photo, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -53,13 +53,14 @@ def head_portraits(mesh: Mesh, paint, resolution: int = 256) -> dict[str, np.nda
 
 
 def detect_faces(portraits: dict[str, np.ndarray]) -> FaceCheck:
-    from ..intake.segment import _import_mediapipe, _quiet_stderr
+    from ..intake.segment import import_mediapipe
+    from ..native_logs import quiet_stderr
 
-    mp = _import_mediapipe()
+    mp = import_mediapipe()
     if mp is None:
         raise RuntimeError("the face check needs mediapipe (installed by install_deps.py)")
     scores = {}
-    with _quiet_stderr(), mp.solutions.face_detection.FaceDetection(model_selection=0,
+    with quiet_stderr(), mp.solutions.face_detection.FaceDetection(model_selection=0,
                                                                     min_detection_confidence=0.1) as detector:
         for side, image in portraits.items():
             found = detector.process(image).detections or []

@@ -1,6 +1,6 @@
 """Turn per-view scores into what the evaluation prints and writes: group tables, CSV, a figure.
 
-Rows are dicts: seed, azimuth, group, method, psnr_db, ssim, lpips (None without weights), iou.
+Rows are dicts: figure, azimuth, group, method, psnr_db, ssim, lpips (None without weights), iou.
 """
 
 from __future__ import annotations
@@ -31,6 +31,22 @@ def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
             if sel:
                 out.append({"group": group, "method": method, "views": len(sel),
                             **{m: _mean([r[m] for r in sel]) for m in METRICS}})
+    return out
+
+
+def figure_table(rows: list[dict]) -> list[dict]:
+    """One row per figure: "PSNR / SSIM ours vs mirror" in each view group (means over its views)."""
+    out = []
+    for figure in dict.fromkeys(r["figure"] for r in rows):
+        row = {"figure": figure}
+        for group in GROUPS:
+            cells = []
+            for method in ("ours", "mirror"):
+                sel = [r for r in rows if r["figure"] == figure and r["group"] == group and r["method"] == method]
+                if sel:
+                    cells.append(f"{_mean([r['psnr_db'] for r in sel]):.2f}/{_mean([r['ssim'] for r in sel]):.3f}")
+            row[group] = " vs ".join(cells)
+        out.append(row)
     return out
 
 

@@ -14,10 +14,7 @@ than the person (under PEOPLE_AREA_RATIO of their area: far in the background) d
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-import warnings
 from dataclasses import dataclass, field
 
 import cv2
@@ -25,6 +22,7 @@ import numpy as np
 
 from backend.errors import NoPersonError, SeveralPeopleError, UserError
 from backend.intake.photo import Photo
+from backend.native_logs import quiet_stderr
 
 METHODS = ("auto", "alpha", "mediapipe", "grabcut")
 MIN_COVERAGE = 0.01  # a mask smaller than this fraction of the photo is no person
@@ -64,45 +62,12 @@ class Segmentation:
 # --- quieting MediaPipe -------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence native (C++/absl/TFLite) log lines and Python warnings for the duration.
-
-    Redirects file descriptor 2 to /dev/null, so output from native code is hidden too.
-    """
-    try:
-        sys.stderr.flush()
-    except (AttributeError, ValueError, OSError):
-        pass
-    try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 (embedded interpreters): nothing to silence
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        try:
-            sys.stderr.flush()
-        except (AttributeError, ValueError, OSError):
-            pass
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _import_mediapipe():
+def import_mediapipe():
     """The mediapipe module, or None when it cannot be imported."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             import mediapipe as mp  # heavy and optional: imported only when needed
 
             _ = mp.solutions.pose.Pose
@@ -284,7 +249,7 @@ def _segment_grabcut(photo: Photo, notes: list[str]) -> Segmentation:
 
 
 def _run_pose(mp, rgb: np.ndarray):
-    with _quiet_stderr():
+    with quiet_stderr():
         with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
                                     min_detection_confidence=0.5) as pose:
             result = pose.process(np.ascontiguousarray(rgb))
@@ -396,7 +361,7 @@ def segment_person(photo: Photo, method: str = "auto") -> Segmentation:
     if method == "grabcut":
         notes.append("used OpenCV GrabCut (no person detector): check the mask")
         return _check_coverage(_segment_grabcut(photo, notes), photo)
-    mp = _import_mediapipe()
+    mp = import_mediapipe()
     if mp is None:
         if method == "mediapipe":
             raise UserError("the person segmenter (mediapipe) is not installed or does not load: "

@@ -7,14 +7,14 @@ from .aggregate import Aggregate, SupportView, aggregate
 from .diffusion import DiffusionInpainter, normals_to_controlnet
 from .inpaint import ClassicalInpainter, Inpainter, InpaintRequest, view_word
 from .multiview import SynthesizedView, finish_view, synthesize_views
-from .views import make_back_view, make_photo_view
+from .views import limb_source, make_back_view, make_photo_view
 
 INPAINTERS = ("auto", "classical", "diffusion")
 
 __all__ = [
     "Aggregate", "ClassicalInpainter", "DiffusionInpainter", "InpaintRequest", "Inpainter", "SupportView",
-    "SynthesizedView", "aggregate", "choose_inpainter", "finish_view", "make_back_view", "make_photo_view",
-    "normals_to_controlnet", "synthesize_views", "view_word",
+    "SynthesizedView", "aggregate", "choose_inpainter", "finish_view", "limb_source", "make_back_view",
+    "make_photo_view", "normals_to_controlnet", "synthesize_views", "view_word",
 ]
 
 

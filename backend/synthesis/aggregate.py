@@ -18,6 +18,7 @@ grazing angle therefore stays missing, for the inpainter to make anew.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,9 @@ class SupportView:
     image: np.ndarray  # (H, W, 3) float32 in [0, 1]
     known: np.ndarray  # (H, W) bool: pixels whose colours may be passed on
     trust: float = 1.0  # extra factor on all its weights (the photo is surer than a guess)
+    # Where to read each point's colour, (points, uv) -> uv, when not where it projects: the photo reads a
+    # limb's colour well inside that limb (synthesis/limbs.py). Weights still follow where it projects.
+    colour_source: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     _edge_distance: np.ndarray | None = None
 
     def edge_distance(self) -> np.ndarray:
@@ -84,6 +88,8 @@ def support_weights(points: np.ndarray, normals: np.ndarray, support: SupportVie
     phi = np.arccos(np.clip(cos_phi, -1.0, 1.0))
     d = np.clip(sample_map(support.edge_distance(), uv) / edge_falloff_px, 0.0, 1.0)
     w = np.where(seen & (cos_phi > 0), support.trust * np.exp(-alpha * phi) * d**beta, 0.0)
+    if support.colour_source is not None:
+        uv = support.colour_source(points, uv)
     # Colours: a bilinear sample renormalised by the known mask, so no unknown pixel leaks in.
     k = support.known.astype(np.float32)
     num = sample_map(support.image * k[..., None], uv)

@@ -104,7 +104,8 @@ def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.n
     uv, _ = photo_camera.project(pts)  # the front shows through: clothes look alike front and back
     found = np.ones(len(pts), bool)
     if limbs is not None:
-        uv, found = limbs.redirect(pts, uv, photo_known)
+        point_limbs = limbs.limbs_of(pts)
+        uv, found = limbs.redirect(pts, uv, photo_known, point_limbs)
     k = photo_known.astype(np.float32)
     num = sample_map(photo_rgb.astype(np.float32) / 255.0 * k[..., None], uv)
     den = sample_map(k, uv)
@@ -113,7 +114,7 @@ def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.n
 
     in_head = (pts[:, 2] > head.chin_z) & (np.abs(pts[:, 0] - head.centre_x) < head.half_width_m)
     if limbs is not None:  # a hand raised beside the head stays a hand
-        in_head &= limbs.limbs_of(pts) == LIMBS.index("head")
+        in_head &= point_limbs == LIMBS.index("head")
     colours[in_head] = head.hair_colour
     ok |= in_head
 

@@ -49,6 +49,7 @@ class InpaintRequest:
     negative_prompt: str = ""
     fallback_colour: tuple[float, float, float] = (0.5, 0.5, 0.5)
     position: np.ndarray | None = None  # (H, W, 3) world points under the pixels (metres, Z up), when known
+    limbs: np.ndarray | None = None  # (H, W) int: the fitted body's limb under each pixel (synthesis/limbs.py)
     extras: dict = field(default_factory=dict)
 
     @property
@@ -107,7 +108,19 @@ class ClassicalInpainter:
         return out
 
     def _same_height_fill(self, request: InpaintRequest, known: np.ndarray, missing: np.ndarray) -> np.ndarray:
-        """(M, 3) colours of the missing pixels from their nearest known pixels on the surface."""
+        """(M, 3) colours of the missing pixels from their nearest known pixels on the surface: of the same
+        limb when the view knows its limbs (the side of a thigh from the thigh, not the hand beside it)."""
+        if request.limbs is None:
+            return self._nearest_colours(request, known, missing)
+        out = np.zeros((int(missing.sum()), 3), np.float32)
+        missing_limbs = request.limbs[missing]
+        for limb in np.unique(missing_limbs):
+            same = known & (request.limbs == limb)
+            these = missing & (request.limbs == limb)
+            out[missing_limbs == limb] = self._nearest_colours(request, same if same.any() else known, these)
+        return out
+
+    def _nearest_colours(self, request: InpaintRequest, known: np.ndarray, missing: np.ndarray) -> np.ndarray:
         from scipy.spatial import cKDTree
 
         def features(sel):

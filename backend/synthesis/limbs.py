@@ -4,15 +4,17 @@ With a fitted body (shape.body.FittedBody), every point of the dressed surface b
 of the nearest point of the bare body: a sleeve to its arm, a trouser leg to its leg, the hair to
 the head. The photo's pixels get a limb the same way, from the surface point each one shows, and each bare
 limb rendered alone says how far away it would be seen if nothing stood in front of it. The back
-view takes a point's colour from the photo pixel it projects to, unless another limb stands well in
-front of the point's own limb there (a hand resting on a knee, an arm across the belly, the other
-leg); then from the nearest photo pixel that shows its own limb: the back of a leg from that leg,
-never the hand on it.
+view, and every later view that reads the photo, take a point's colour from the photo pixel it projects
+to, unless another limb stands well in front of the point's own limb there (a hand resting on a knee,
+an arm across the belly, the other leg), or the photo sees the point edge-on (the side of a thigh, at
+the rim of the photo's person: stretched, shaded dark, blended with the hand beside it); then from the
+nearest photo pixel where its own limb is seen well (face-on, away from its edges), at the same
+height where one is near: the back of a leg from that leg, never the hand on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -40,6 +42,10 @@ EDGE_FRACTION = 0.015
 IN_FRONT_M = 0.03
 FAR_IN_FRONT_M = 0.08  # more than clothes add over the body they cover (a shirt, trousers)
 ROW_COST = 8.0  # a source pixel one row higher or lower counts as this many pixels further sideways
+# The photo sees a surface edge-on where it turns more than this far from the camera (cosine): there its
+# colour is stretched over a few pixels, shaded dark and blended with what lies beside it.
+EDGE_ON_COS = 0.4
+BLEND_PX = 2  # pixels at a region's edge that mix two colours
 
 
 def in_front_by(behind: np.ndarray, front: np.ndarray) -> np.ndarray:
@@ -58,6 +64,9 @@ class LimbSource:
     photo_limbs: np.ndarray  # (H, W) int: the limb each photo pixel shows, NO_LIMB off the body
     limb_depth: np.ndarray  # (len(LIMBS), H, W): each bare limb's depth alone in the photo, inf where absent
     shown_depth: np.ndarray  # (H, W): the depth of the dressed surface the photo shows, inf off it
+    facing: np.ndarray  # (H, W): cosine between the shown surface's normal and the direction to the camera
+    _cache: dict = field(default_factory=dict, repr=False)
+    _known_alive: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_body(cls, fitted, photo_maps) -> LimbSource:
@@ -71,7 +80,8 @@ class LimbSource:
         tree = cKDTree(np.asarray(fitted.mesh.vertices, np.float64))
         source = cls(tree, vertex_limbs, np.full(photo_maps.mask.shape, NO_LIMB),
                      np.full((len(LIMBS), *photo_maps.mask.shape), np.inf, np.float32),
-                     np.where(photo_maps.mask, photo_maps.depth, np.inf).astype(np.float32))
+                     np.where(photo_maps.mask, photo_maps.depth, np.inf).astype(np.float32),
+                     np.where(photo_maps.mask, photo_maps.normal[..., 2], 0.0).astype(np.float32))
         # Each limb of the bare body alone through the photo's camera: how far away it would be seen
         # if nothing stood in front of it.
         face_limbs = vertex_limbs[np.asarray(fitted.mesh.faces)[:, 0]]
@@ -95,15 +105,19 @@ class LimbSource:
         _, nearest = self.tree.query(np.asarray(points, np.float64))
         return self.vertex_limbs[nearest]
 
-    def redirect(self, points: np.ndarray, uv: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where in the photo each point's colour comes from: its own projection `uv` (N, 2), unless another
-        limb stands in front of the point's limb there; then the nearest `known` pixel of its own limb.
+    def redirect(self, points: np.ndarray, uv: np.ndarray, known: np.ndarray,
+                 point_limbs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Where in the photo each point's colour comes from: its own projection `uv` (N, 2), except in two
+        cases. Another limb stands in front of the point's limb at its pixel (a hand on a thigh: the hand
+        is not the thigh's colour): the nearest `known` pixel well inside its own limb's region. The pixel
+        shows the point's own limb edge-on, or lies off the photo's person: the nearest pixel where the
+        photo sees that limb face-on (its colour at the rim is stretched, shaded dark and blended with
+        whatever lies beside it). Both prefer the same height.
 
         Returns the new coordinates and (N,) bool: whether that limb shows anywhere in the photo
         (when it does not, the point is left to the inpainter)."""
         h, w = known.shape
-        edge_px = max(1, round(EDGE_FRACTION * max(h, w)))
-        limbs = self.limbs_of(points)
+        limbs = self.limbs_of(points) if point_limbs is None else np.asarray(point_limbs)
         col = np.clip(np.floor(uv[:, 0]), 0, w - 1).astype(np.int64)
         row = np.clip(np.floor(uv[:, 1]), 0, h - 1).astype(np.int64)
         shown = self.photo_limbs[row, col]
@@ -115,20 +129,49 @@ class LimbSource:
         hidden[hidden] = in_front_by(own_depth[hidden], self.shown_depth[row[hidden], col[hidden]]) > IN_FRONT_M
         out = np.asarray(uv, np.float64).copy()
         found = np.ones(len(points), bool)
-        for limb in np.unique(limbs[hidden]):
-            moved = (limbs == limb) & hidden
-            # Well inside the limb's outline (EDGE_FRACTION).
-            shows_limb = self.photo_limbs == limb
-            own = known & ndimage.binary_erosion(shows_limb, iterations=edge_px)
-            if not own.any():
-                own = known & shows_limb
-            if not own.any():
-                found[moved] = False
-                continue
-            # For every pixel, the nearest pixel that shows this limb (and is known), at the same height
-            # where there is one not too far: stripes, hems and waistbands run round at their height.
-            _, (near_r, near_c) = ndimage.distance_transform_edt(~own, sampling=(ROW_COST, 1.0),
-                                                                  return_indices=True)
-            r, c = near_r[row[moved], col[moved]], near_c[row[moved], col[moved]]
-            out[moved] = np.stack([c + 0.5, r + 0.5], axis=1)
+        for limb in np.unique(limbs):
+            mine = limbs == limb
+            nearest = self._nearest(limb, known, "behind")
+            if nearest is None:  # the limb shows nowhere: hidden points are left to the inpainter
+                found[mine & hidden] = False
+            else:
+                self._move(out, mine & hidden, row, col, nearest)
+            # Seen edge-on (or off the photo's person): from where the photo sees the same limb face-on.
+            nearest = self._nearest(limb, known, "face_on")
+            if nearest is not None:
+                inside = nearest[0]
+                edge_on = mine & ~hidden & ((shown == limb) | (shown == NO_LIMB)) & ~inside[row, col]
+                self._move(out, edge_on, row, col, nearest)
         return out, found
+
+    @staticmethod
+    def _move(out: np.ndarray, moved: np.ndarray, row: np.ndarray, col: np.ndarray, nearest) -> None:
+        _, near_r, near_c = nearest
+        r, c = near_r[row[moved], col[moved]], near_c[row[moved], col[moved]]
+        out[moved] = np.stack([c + 0.5, r + 0.5], axis=1)
+
+    def _nearest(self, limb: int, known: np.ndarray, kind: str):
+        """(sources, nearest row, nearest column): the `known` pixels a point of `limb` may read its colour
+        from, and for every pixel the nearest of them, at the same height where there is one not too far
+        (stripes, hems and waistbands run round at their height); None when there are none. `kind`:
+        "behind" (for a point hidden by another limb): well inside the limb's region (EDGE_FRACTION);
+        "face_on" (for a point the photo sees edge-on): where the photo sees the limb face-on.
+        Cached per limb, kind and mask: every view asks."""
+        key = (limb, kind, id(known))
+        if key not in self._cache:
+            h, w = known.shape
+            shows_limb = self.photo_limbs == limb
+            if kind == "behind":
+                own = known & ndimage.binary_erosion(shows_limb, iterations=max(1, round(EDGE_FRACTION * max(h, w))))
+                if not own.any():
+                    own = known & shows_limb
+            else:
+                own = known & ndimage.binary_erosion(shows_limb, iterations=BLEND_PX) & (self.facing >= EDGE_ON_COS)
+            if not own.any():
+                self._cache[key] = None
+            else:
+                _, (near_r, near_c) = ndimage.distance_transform_edt(~own, sampling=(ROW_COST, 1.0),
+                                                                      return_indices=True)
+                self._cache[key] = (own, near_r, near_c)
+            self._known_alive[id(known)] = known  # keeps the id valid while it is a key
+        return self._cache[key]

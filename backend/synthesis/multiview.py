@@ -34,13 +34,15 @@ class SynthesizedView:
     seconds: float  # aggregation + inpainting
     inpaint_seconds: float = 0.0  # the inpainter's share of `seconds`
     redrawn: bool = False  # the inpainter redrew the whole body (the diffusion back view), not only missing pixels
+    colour_source: Callable | None = None  # see SupportView.colour_source
+
 
     @property
     def name(self) -> str:
         return self.maps.camera.name
 
     def as_support(self) -> SupportView:
-        return SupportView(self.maps, self.image, self.known, self.trust)
+        return SupportView(self.maps, self.image, self.known, self.trust, self.colour_source)
 
     def summary(self) -> dict:
         body = max(int(self.maps.mask.sum()), 1)
@@ -53,7 +55,7 @@ class SynthesizedView:
 
 def finish_view(maps: ViewMaps, image: np.ndarray, missing: np.ndarray, inpainter: Inpainter, *, seed: int,
                 trust: float, fallback_colour, prompt_extra: str = "", negative_prompt: str = "",
-                t0: float | None = None) -> SynthesizedView:
+                t0: float | None = None, limbs_of: Callable | None = None) -> SynthesizedView:
     """Inpaint what is missing of one view and wrap it up as a finished view."""
     t0 = time.perf_counter() if t0 is None else t0
     cam = maps.camera
@@ -62,7 +64,8 @@ def finish_view(maps: ViewMaps, image: np.ndarray, missing: np.ndarray, inpainte
     if missing.any():
         req = InpaintRequest(image, missing, maps.mask, maps.normal, cam.azimuth_deg or 0.0, cam.elevation_deg or 0.0,
                              seed=seed, prompt_extra=prompt_extra, negative_prompt=negative_prompt,
-                             fallback_colour=tuple(fallback_colour), position=maps.position)
+                             fallback_colour=tuple(fallback_colour), position=maps.position,
+                             limbs=None if limbs_of is None else limb_map(maps, limbs_of))
         t_inpaint = time.perf_counter()
         image = inpainter.inpaint(req)
         inpaint_seconds = time.perf_counter() - t_inpaint
@@ -72,10 +75,20 @@ def finish_view(maps: ViewMaps, image: np.ndarray, missing: np.ndarray, inpainte
                            inpaint_seconds)
 
 
+def limb_map(maps: ViewMaps, limbs_of: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(H, W) int: the limb under each covered pixel of the view, -1 elsewhere."""
+    out = np.full(maps.mask.shape, -1, np.int64)
+    out[maps.mask] = limbs_of(maps.position[maps.mask])
+    return out
+
+
 def synthesize_views(supports: list[SynthesizedView], targets: list[ViewMaps], inpainter: Inpainter, *, seed: int,
                      prompt_extra: str = "", negative_prompt: str = "",
-                     on_view: Callable[[int, int, SynthesizedView], None] | None = None) -> list[SynthesizedView]:
-    """Visit `targets` in order; returns the finished target views (supports not included)."""
+                     on_view: Callable[[int, int, SynthesizedView], None] | None = None,
+                     limbs_of: Callable | None = None) -> list[SynthesizedView]:
+    """Visit `targets` in order; returns the finished target views (supports not included).
+
+    `limbs_of` (points -> limb index, with a fitted body): missing pixels are filled from their own limb."""
     done = list(supports)
     fallback = np.mean([s.image[s.known].mean(axis=0) for s in supports if s.known.any()], axis=0)
     out = []
@@ -84,7 +97,8 @@ def synthesize_views(supports: list[SynthesizedView], targets: list[ViewMaps], i
         agg = aggregate(maps, [s.as_support() for s in done],
                         min_weight=getattr(inpainter, "min_support_weight", PAPER_MIN_SUPPORT_WEIGHT))
         view = finish_view(maps, agg.image, agg.missing, inpainter, seed=seed + 1000 * (i + 1), trust=SYNTH_TRUST,
-                           fallback_colour=fallback, prompt_extra=prompt_extra, negative_prompt=negative_prompt, t0=t0)
+                           fallback_colour=fallback, prompt_extra=prompt_extra, negative_prompt=negative_prompt, t0=t0,
+                           limbs_of=limbs_of)
         done.append(view)
         out.append(view)
         if on_view:

@@ -46,8 +46,21 @@ def make_photo_view(maps: ViewMaps, working, inpainter: Inpainter, *, seed: int)
                        fallback_colour=fallback)
 
 
+def limb_source(body, photo_view: SynthesizedView) -> LimbSource | None:
+    """With a fitted body: which limb each photo pixel shows. From then on the photo offers every later view
+    each point's colour from well inside the point's own limb (LimbSource.redirect): the side of a thigh
+    takes the trousers' colour, not the hand hanging beside it or the dark, stretched rim."""
+    fitted = getattr(body.shape, "body", None)
+    if fitted is None:
+        return None
+    limbs = LimbSource.from_body(fitted, photo_view.maps)
+    photo_known = photo_view.known & ~photo_view.inpainted
+    photo_view.colour_source = lambda points, uv: limbs.redirect(points, uv, photo_known)[0]
+    return limbs
+
+
 def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter: Inpainter, *, seed: int,
-                   options) -> tuple[SynthesizedView, HeadRegion]:
+                   options, limbs: LimbSource | None = None) -> tuple[SynthesizedView, HeadRegion]:
     """The initial back view (azimuth 180): the front carried round, each limb from its own pixels of the
     photo when a body was fitted, hair on the back of the head.
 
@@ -63,8 +76,6 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
     head = find_head(working.rgb, working.mask, camera, float(body.mesh.vertices[:, 2].max()), landmarks)
     known = photo_view.known & ~photo_view.inpainted
     known &= ~front_only_details(working.rgb, known, landmarks)
-    fitted = getattr(body.shape, "body", None)
-    limbs = None if fitted is None else LimbSource.from_body(fitted, photo_view.maps)
     image, filled, _ = classical_back_view(maps, working.rgb, known, camera, head, limbs)
     fallback = photo_view.image[known].mean(axis=0) if known.any() else (0.5, 0.5, 0.5)
     refine = getattr(inpainter, "refine_back", None)
@@ -72,7 +83,8 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
     # the classical fill does that in a fraction of a second instead of a full diffusion call.
     hole_filler = ClassicalInpainter() if refine is not None else inpainter
     view = finish_view(maps, image, maps.mask & ~filled, hole_filler, seed=seed, trust=BACK_TRUST,
-                       fallback_colour=fallback, prompt_extra=options.prompt, negative_prompt=options.negative_prompt)
+                       fallback_colour=fallback, prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
+                       limbs_of=None if limbs is None else limbs.limbs_of)
     if refine is not None and maps.mask.any():
         t0 = time.perf_counter()
         req = InpaintRequest(view.image, np.zeros_like(maps.mask), maps.mask, maps.normal, 180.0, 0.0,

@@ -13,11 +13,12 @@ import json
 import os
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ...native_logs import quiet_stderr
 
 CACHE_ENV = "PHOTO_DIGITIZE_ANNY_CACHE"
 READY_FILE = "photo-digitize-ready.json"
@@ -84,20 +85,6 @@ def ensure_cache(cache_dir: Path | None = None, say=print) -> float:
     return time.perf_counter() - t0
 
 
-@contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 (native libraries print there) while the block runs."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 class CacheMissing(RuntimeError):
     pass
 
@@ -109,7 +96,7 @@ def load_anny(cache_dir: Path | None = None, *, require_ready: bool = True) -> B
     _configure(cache_dir)
     import torch
 
-    with _quiet_stderr():  # Warp's "no CUDA driver" notice on a CPU machine is no news to the user
+    with quiet_stderr():  # Warp's "no CUDA driver" notice on a CPU machine is no news to the user
         import anny
 
         model = anny.Anny().float()

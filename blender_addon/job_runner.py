@@ -38,7 +38,7 @@ class Job:
     label: str  # what the user sees ("person.jpg")
     process: BackendProcess
     job_dir: object
-    scene_name: str
+    scene_uid: int  # the scene's session_uid: it survives a rename, unlike its name
     prepare: Callable  # prepare(out_dir) -> data; worker thread, no bpy
     finish: Callable  # finish(context, data) -> message, or a generator returning it (one step a tick)
     undo_message: str = ""
@@ -156,9 +156,9 @@ def handle_events(job: Job, events) -> None:
 
 
 def _context_for(job: Job):
-    scene = bpy.data.scenes.get(job.scene_name)
+    scene = next((s for s in bpy.data.scenes if s.session_uid == job.scene_uid), None)
     if scene is None:
-        raise RuntimeError(f"the scene {job.scene_name!r} is gone")
+        raise RuntimeError("the scene the job started in is gone")
     current = getattr(bpy.context, "scene", None)
     view_layer = bpy.context.view_layer if current == scene else scene.view_layers[0]
     return SimpleNamespace(scene=scene, view_layer=view_layer)

@@ -84,7 +84,7 @@ def _launch(op, context, wait: bool, job_dir: Path, job_json: dict, kind: str, l
         process.start()
     except OSError as e:
         return _fail(op, wait, f"Cannot start the backend ({python}): {e}")
-    job = job_runner.Job(kind, label, process, job_dir, context.scene.name, prepare=_load_out,
+    job = job_runner.Job(kind, label, process, job_dir, context.scene.session_uid, prepare=_load_out,
                          finish=finish, undo_message=undo_message)
     if not wait:
         job_runner.start(job)
@@ -162,13 +162,45 @@ def _selected_mesh(context):
     return next((o for o in context.selected_objects if o.type == "MESH"), None)
 
 
+def _digitized_photo(obj) -> Path | None:
+    """The photo ``obj`` was digitized from (stored on it by Digitize), or None."""
+    stored = obj.get("digitize_photo")
+    if not isinstance(stored, str) or not stored:
+        return None
+    return Path(bpy.path.abspath(stored)).resolve()
+
+
+def _retexture_photo(settings, obj, use_panel_photo: bool) -> tuple[Path | None, bool]:
+    """The photo to re-texture ``obj`` from, and whether it is the panel's.
+
+    The photo the object was digitized from, unless the user asks for the panel's on purpose;
+    an object Digitize did not make has only the panel's.
+    """
+    digitized = _digitized_photo(obj)
+    if digitized is None or use_panel_photo:
+        return _photo(settings), True
+    return digitized, False
+
+
+def _photo_words(photo: Path, from_panel: bool) -> str:
+    return f"{photo.name}, " + ("the panel's photo" if from_panel else "the photo it was digitized from")
+
+
 class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
-    """Make a new texture for the selected (edited) mesh from the photo: Blender renders the mesh's
-    maps, the backend synthesizes the views and fuses them onto the mesh's own UVs"""
+    """Make a new texture for the selected (edited) mesh from the photo it was digitized from (or the
+    panel's): Blender renders the mesh's maps, the backend synthesizes the views and fuses them onto
+    the mesh's own UVs. Only this object changes: a material it shares is copied first"""
 
     bl_idname = "digitize.retexture_selected"
     bl_label = "Re-texture Selected Mesh"
     bl_options = {"REGISTER"}  # the undo step is pushed when the result is in
+
+    use_panel_photo: BoolProperty(
+        name="Use Panel Photo",
+        description="Texture from the panel's photo instead of the one the object was digitized from",
+        default=False,
+        options={"SKIP_SAVE"},
+    )
 
     @classmethod
     def poll(cls, context):
@@ -184,9 +216,14 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
 
         settings = context.scene.digitize
         obj = _selected_mesh(context)
-        photo = _photo(settings)
-        if photo is None or not photo.is_file():
+        photo, from_panel = _retexture_photo(settings, obj, self.use_panel_photo)
+        if photo is None:
             return _fail(self, self.wait, "Choose the person's photo first (the texture comes from it)")
+        if not photo.is_file():
+            if from_panel:
+                return _fail(self, self.wait, f"Photo not found: {photo}")
+            return _fail(self, self.wait, f"The photo {obj.name} was digitized from is not found ({photo}): "
+                                          "choose it in the panel and tick Use Panel Photo")
         if _check_environment(self, self.wait) is None:
             return {"CANCELLED"}
         if not mesh_data.has_uvs(obj):
@@ -205,21 +242,22 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         cameras, _ = maps_render.render_view_set(vertices, triangles, corner_uv, inputs / "maps")
         job_json = {"command": "retexture", "photo": str(photo), "mesh": "input/mesh.obj",
                     "maps": "input/maps", "cameras": cameras, "options": _options(settings, prefs.get_prefs())}
-        name = obj.name
+        # The object is found again by its session_uid, not its name: the artist may rename it meanwhile.
+        uid, name, from_photo = obj.session_uid, obj.name, _photo_words(photo, from_panel)
 
         def finish(ctx, files):
             from . import scene_result
 
-            target = bpy.data.objects.get(name)
+            target = scene_result.find_object(uid)
             if target is None:
                 raise RuntimeError(f"the object {name!r} is gone")
             if not files.texture.is_file():
                 raise RuntimeError("the result has no texture.png")
-            scene_result.apply_texture(target, files.texture, f"{name}_texture")
-            return f"Re-textured {name}"
+            scene_result.apply_texture(target, files.texture, f"{target.name}_texture")
+            return f"Re-textured {target.name} from {from_photo}"
 
-        return _launch(self, context, self.wait, job_dir, job_json, "retexture", obj.name, finish,
-                       "Re-texture selected mesh")
+        return _launch(self, context, self.wait, job_dir, job_json, "retexture", f"{name} from {from_photo}",
+                       finish, "Re-texture selected mesh")
 
 
 def export_target(context):

@@ -100,6 +100,11 @@ class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
         min=0,
         max=10000,
     )
+    retexture_use_panel_photo: BoolProperty(
+        name="Use Panel Photo",
+        description="Re-texture from the photo above instead of the one the selected object was digitized from",
+        default=False,
+    )
     result_object: PointerProperty(
         name="Result",
         type=bpy.types.Object,

@@ -242,19 +242,70 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
 
 
 def apply_texture(obj, texture_path, name: str):
-    """Put a new texture (packed) on ``obj``'s materials as Base Color; make a material if it has none."""
+    """Put a new texture (packed) on ``obj``'s materials as Base Color; make a material if it has none.
+
+    Only ``obj`` changes: a material that anything else also shows is copied first, and the copy
+    goes into ``obj``'s slot (see `own_materials`); the shared one is left as it was.
+    """
     image = load_image(texture_path, name)
-    materials = [slot.material for slot in obj.material_slots if slot.material is not None]
+    materials = own_materials(obj)
     if not materials:
         import bpy
 
         mat = bpy.data.materials.new(f"{obj.name}_material")
         mat.use_nodes = True
-        if obj.material_slots:
-            obj.material_slots[0].material = mat
-        else:
-            obj.data.materials.append(mat)
+        if not obj.material_slots:
+            obj.data.materials.append(None)  # an empty slot: other users of the mesh still show none
+        _assign_to_object_only(obj, obj.material_slots[0], mat)
         materials = [mat]
     for mat in dict.fromkeys(materials):
         set_base_color_image(mat, image)
     return image
+
+
+def find_object(session_uid: int):
+    """The object with this ``session_uid``: unlike its name, it stays the same through renames and
+    undo, and a copy (Shift+D) gets a new one. None when the object is gone."""
+    import bpy
+
+    return next((o for o in bpy.data.objects if o.session_uid == session_uid), None)
+
+
+def own_materials(obj) -> list:
+    """``obj``'s materials, each one ``obj``'s alone: a shared one is replaced by a copy in its slot.
+
+    Shared means anything else uses it (another object or mesh, e.g. after Shift+D, or a fake
+    user), it sits on a mesh that other objects also use (Alt+D), or it is linked from a library:
+    writing into it would change what the others show too.
+    """
+    copies = {}
+    for slot in obj.material_slots:
+        mat = slot.material
+        if mat is None:
+            continue
+        if (slot.link == "DATA" and _mesh_is_shared(obj)) or not _owned_by(obj, mat):
+            if mat not in copies:
+                copies[mat] = mat.copy()
+                copies[mat].name = f"{obj.name}_{mat.name}"
+            _assign_to_object_only(obj, slot, copies[mat])
+    return [slot.material for slot in obj.material_slots if slot.material is not None]
+
+
+def _mesh_is_shared(obj) -> bool:
+    return obj.data.users > 1
+
+
+def _owned_by(obj, mat) -> bool:
+    """Nothing but ``obj`` (and its mesh, when only ``obj`` has it) uses ``mat``, and it is local."""
+    import bpy
+
+    users = bpy.data.user_map(subset=[mat])[mat]
+    own = {obj} if _mesh_is_shared(obj) else {obj, obj.data}
+    return users <= own and not mat.use_fake_user and mat.library is None
+
+
+def _assign_to_object_only(obj, slot, mat) -> None:
+    """Put ``mat`` in ``slot`` without touching a mesh that other objects use too."""
+    if slot.link == "DATA" and _mesh_is_shared(obj):
+        slot.link = "OBJECT"  # the shared mesh keeps its material; this object shows its own
+    slot.material = mat

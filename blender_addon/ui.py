@@ -44,7 +44,9 @@ class VIEW3D_PT_photo_digitize(bpy.types.Panel):
         col = layout.column(align=True)
         col.enabled = not busy
         col.operator(DIGITIZE_OT_from_photo.bl_idname, icon="OUTLINER_OB_ARMATURE")
-        col.operator(DIGITIZE_OT_retexture_selected.bl_idname, icon="TEXTURE")
+        op = col.operator(DIGITIZE_OT_retexture_selected.bl_idname, icon="TEXTURE")
+        op.use_panel_photo = settings.retexture_use_panel_photo
+        col.prop(settings, "retexture_use_panel_photo")
         row = col.row(align=True)
         op = row.operator(DIGITIZE_OT_export.bl_idname, text="Export GLB", icon="EXPORT")
         op.format = "GLB"

@@ -110,6 +110,8 @@ def run_one(args, photo: Path, out: Path, progress) -> None:
         else:
             pipeline.run_digitize(photo, out, pipeline.DigitizeOptions(**kwargs), progress)
             what = "preview.png, avatar.glb, mesh.obj + texture.png, views/, result.json"
+            if (out / "rig.json").is_file():
+                what = what.replace("avatar.glb", "avatar.glb (rigged)") + ", rig.json"
     if not args.events == "jsonl":
         print(f"wrote {out}/ ({what})")
 

@@ -73,6 +73,7 @@ class DigitizeOptions(ShapeOptions):
     offload: bool = False  # CUDA: keep only the running model on the GPU
     maps_path: Path | None = None  # maps rendered elsewhere (Blender) for the view set, instead of ours
     resume: bool = False  # continue a killed run of the same photo and options (backend/checkpoints.py)
+    rig: str = "mixamo"  # the skeleton delivered with the person, or "none" (backend/rig)
 
     def resolved_preset(self) -> Preset:
         return PRESETS[self.preset]
@@ -147,6 +148,21 @@ def write_fitted_body(folder: Path, body: Body) -> None:
     if fitted is not None:
         (folder / "body.obj").write_text(obj_text(fitted.mesh))
         write_json(folder / "body.json", fitted.info)
+
+
+def make_rig_for(body: Body, name: str):
+    """(the rig, or None; result.json's `rig` entry). A rig needs the fitted body's bones."""
+    from .rig import make_rig
+
+    if name == "none":
+        return None, {"name": None, "why": "no rig was asked for (--rig none)"}
+    if body.shape.body is None or body.shape.body.skeleton is None:
+        shape = {"silhouette": "the outline's shape", "user_mesh": "your own mesh"}.get(body.shape.method,
+                                                                                       body.shape.method)
+        return None, {"name": None, "why": f"no rig: a rig needs the fitted 3D body, and this result is {shape}"}
+    rig = make_rig(name, body.shape.body, body.mesh)
+    return rig, {"name": name, "file": "rig.json", "glb": "avatar.glb", "bones": len(rig.skeleton.names),
+                 "bind_pose": "the photo's pose"}
 
 
 def base_result(photo_path: Path, body: Body, options: ShapeOptions) -> dict:
@@ -242,6 +258,7 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
     from .export.glb import write_glb
     from .export.preview import write_preview
     from .export.textured import write_obj_with_texture
+    from .rig import rig_json
 
     total = 8
     with staged_output_dir(out_dir) as tmp:
@@ -292,8 +309,13 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
             write_fitted_body(tmp, body)
             write_views(tmp / "views", views)
             write_preview(tmp / "preview.png", body.mesh, fused.texture)
+            rig, rig_entry = make_rig_for(body, options.rig)
+            if rig is not None:
+                write_json(tmp / "rig.json", rig_json(rig))
+            elif options.rig != "none":
+                progress.warning(rig_entry["why"])
             # The GLB goes last: its presence means the rest is there too.
-            write_glb(body.mesh, fused.texture, tmp / "avatar.glb")
+            write_glb(body.mesh, fused.texture, tmp / "avatar.glb", rig=rig)
 
         progress.timings["total"] = round(time.perf_counter() - t_start, 3)
         result = base_result(photo_path, body, options)
@@ -303,6 +325,7 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
                         "perceptual_loss": fused.perceptual, "fusion_iterations": fused.iterations,
                         "final_loss": round(float(fused.final_loss), 6)},
             "glb": "avatar.glb",
+            "rig": rig_entry,
             "preview": "preview.png",
             "views": [v.summary() for v in views],
             "view_schedule": [v.name for v in views],

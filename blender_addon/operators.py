@@ -138,7 +138,8 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
         stem = photo.stem or "person"
         job_dir = _new_job_dir(stem)
         # The photo stays where it is (absolute path): the backend's messages then name the user's file.
-        job_json = {"command": "digitize", "photo": str(photo), "options": _options(settings, prefs.get_prefs())}
+        job_json = {"command": "digitize", "photo": str(photo),
+                    "options": {**_options(settings, prefs.get_prefs()), "rig": settings.rig}}
 
         def finish(ctx, files):
             # A generator: the timer runs one piece of the build per tick (job_runner).
@@ -149,7 +150,9 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
             ctx.scene.digitize.result_object = made["object"]
             from .result_words import shape_words
 
-            return f"Digitized {photo.name}: {made['object'].name} ({shape_words(files.result)})"
+            rigged = f", rigged with {made['armature'].name}" if made["armature"] is not None else ""
+            note = f"; {made['rig_note']}" if made["rig_note"] else ""
+            return f"Digitized {photo.name}: {made['object'].name} ({shape_words(files.result)}){rigged}{note}"
 
         return _launch(self, context, self.wait, job_dir, job_json, "digitize", photo.name, finish,
                        "Digitize from photo")
@@ -327,12 +330,16 @@ def _export(context, obj, path: Path, fmt: str) -> None:
     view_layer = context.view_layer
     selected = [o for o in view_layer.objects if o.select_get()]
     active = view_layer.objects.active
-    hidden = obj.hide_get()
+    # A rigged result goes out with its armature (skin and bones), else a mesh alone.
+    rig = obj.parent if obj.parent is not None and obj.parent.type == "ARMATURE" else None
+    exported = [o for o in (obj, rig) if o is not None and o.name in view_layer.objects]
+    hidden = {o: o.hide_get() for o in exported}
     try:
         for o in selected:
             o.select_set(False)
-        obj.hide_set(False)
-        obj.select_set(True)
+        for o in exported:
+            o.hide_set(False)
+            o.select_set(True)
         view_layer.objects.active = obj
         if fmt == "GLB":
             bpy.ops.export_scene.gltf(filepath=str(path), export_format="GLB", use_selection=True,
@@ -341,11 +348,13 @@ def _export(context, obj, path: Path, fmt: str) -> None:
         else:
             for slot in obj.material_slots:
                 _pack_images(slot.material)
-            bpy.ops.export_scene.fbx(filepath=str(path), use_selection=True, object_types={"MESH"},
-                                     path_mode="COPY", embed_textures=True, use_mesh_modifiers=True)
+            bpy.ops.export_scene.fbx(filepath=str(path), use_selection=True, object_types={"MESH", "ARMATURE"},
+                                     path_mode="COPY", embed_textures=True, use_mesh_modifiers=True,
+                                     add_leaf_bones=False)
     finally:
-        obj.select_set(False)
-        obj.hide_set(hidden)
+        for o in exported:
+            o.select_set(False)
+            o.hide_set(hidden[o])
         for o in selected:
             if o.name in view_layer.objects:
                 o.select_set(True)

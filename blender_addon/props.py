@@ -72,6 +72,16 @@ class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
         get=_get_preset,
         set=_set_preset,
     )
+    rig: EnumProperty(
+        name="Rig",
+        description="The skeleton the person comes with, posable at once (needs the 3D body fit)",
+        items=(("mixamo", "Mixamo", "Mixamo's 52 bones and names (mixamorig:Hips ...): for Mixamo animations and "
+                                    "retargeting tools"),
+               ("game_engine", "Game Engine", "Unreal's mannequin names (pelvis, spine_01, thigh_l ...), 53 bones"),
+               ("default", "MakeHuman", "MakeHuman's default rig, 104 bones with twist bones, fingers and toes"),
+               ("none", "None", "No skeleton")),
+        default="mixamo",
+    )
     seed: IntProperty(
         name="Seed",
         description="Random seed, for repeatable results",

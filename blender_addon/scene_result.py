@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import cameras as camlib
 from .obj_io import ObjMesh, read_obj
+from .rig_build import RigData, read_rig
 from .steps import run_to_end
 
 INPUT_VIEW = "input"
@@ -36,6 +37,7 @@ class ResultFiles:
     texture: Path
     views: list[tuple[str, Path]] = field(default_factory=list)  # (view name, RGBA png)
     cameras: list[dict] = field(default_factory=list)  # Camera.to_json() form, one per view
+    rig: RigData | None = None  # rig.json, when the backend made a rig (docs/rig.md)
 
 
 def png_size(path) -> tuple[int, int] | None:
@@ -103,7 +105,9 @@ def load_result_files(out_dir) -> ResultFiles:
             views.append((name, p))
     sizes = {name: png_size(p) for name, p in views}
     cams = result_cameras(result, mesh.vertices, {k: v for k, v in sizes.items() if v})
-    return ResultFiles(out_dir, result, mesh, texture, views, cams)
+    rig_file = (result.get("rig") or {}).get("file")
+    rig = read_rig(out_dir / rig_file) if rig_file and (out_dir / rig_file).is_file() else None
+    return ResultFiles(out_dir, result, mesh, texture, views, cams, rig)
 
 
 # --- Blender data (main thread) --------------------------------------------------------------
@@ -208,6 +212,9 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
     mat = make_material(f"{name}_material", texture)
     mesh.materials.append(mat)
     yield
+    armature, rig_note = None, ""
+    if files.rig is not None:
+        armature, rig_note = yield from _rig_steps(context, name, files.rig, obj, coll)
 
     cams_coll = bpy.data.collections.new(f"{name}_cameras")
     coll.children.link(cams_coll)
@@ -238,7 +245,30 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
     obj.select_set(True, view_layer=view_layer)
     view_layer.objects.active = obj
     return {"collection": coll, "object": obj, "material": mat, "texture": texture,
-            "cameras": camera_objects, "views": list(view_images.values())}
+            "cameras": camera_objects, "views": list(view_images.values()), "armature": armature,
+            "rig_note": rig_note}
+
+
+def _rig_steps(context, name: str, rig: RigData, obj, coll):
+    """(the armature or None, a note for the report when there is none)."""
+    import bpy
+
+    from .rig_build import add_armature_steps, why_no_armature
+
+    why = why_no_armature(bpy.context.mode, rig, len(obj.data.vertices))
+    if why:
+        return None, why
+    try:
+        armature = yield from add_armature_steps(context, name, rig, obj, coll)
+    except RuntimeError as e:  # Blender refused Edit Mode here (e.g. the scene is not in any window)
+        leftover = bpy.data.objects.get(f"{name}_rig")
+        if leftover is not None and leftover.type == "ARMATURE":
+            data = leftover.data
+            bpy.data.objects.remove(leftover)
+            bpy.data.armatures.remove(data)
+        obj.vertex_groups.clear()
+        return None, f"the rig could not be added ({str(e).strip().splitlines()[0]})"
+    return armature, ""
 
 
 def apply_texture(obj, texture_path, name: str):

@@ -37,6 +37,7 @@ class VIEW3D_PT_photo_digitize(bpy.types.Panel):
         col = layout.column()
         col.enabled = not busy
         col.prop(settings, "preset")
+        col.prop(settings, "rig")
         col.prop(settings, "seed")
         col.prop(settings, "height_m")
         col.prop(settings, "prompt")

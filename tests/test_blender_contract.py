@@ -198,7 +198,9 @@ def test_both_operators_finish_and_add_one_textured_mesh(run):
     assert r["export"] == ["FINISHED"]
     new_meshes = [name for name, kind in r["new_objects"] if kind == "MESH"]
     assert new_meshes == [r["object"]["name"]] == [r["result_object"]]
-    assert {kind for _, kind in r["new_objects"]} <= {"MESH", "CAMERA"}  # + the hidden view cameras
+    assert {kind for _, kind in r["new_objects"]} <= {"MESH", "CAMERA", "ARMATURE"}  # + the hidden view cameras
+    # ... and the rig the mesh is bound to (docs/rig.md)
+    assert [name for name, kind in r["new_objects"] if kind == "ARMATURE"] == [f"{r['object']['name']}_rig"]
     assert r["object"]["type"] == "MESH" and r["object"]["uv_layers"] and r["object"]["active_uv"]
     assert len(data["tri_vertices"]) > 1000 and data["uv"].shape == (data["tri_loops"].max() + 1, 2)
     m = r["material"]

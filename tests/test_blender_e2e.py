@@ -169,6 +169,33 @@ report["render_settings_unchanged"] = render_settings() == settings_before
 report["scene_is_same"] = bpy.context.scene == scene
 report["heavy_modules_after_digitize"] = heavy_modules()
 
+# The rig: an armature holding the mesh; posing the left forearm moves that arm only.
+arm = obj.parent
+report["rig"] = {"parent": [arm.type, arm.name] if arm else None, "bones": len(arm.data.bones) if arm else 0,
+                 "in_collection": bool(arm and arm.name in coll.objects), "groups": len(obj.vertex_groups),
+                 "modifiers": [m.type for m in obj.modifiers], "mode": bpy.context.mode}
+
+def evaluated_positions():
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    me2 = ev.to_mesh()
+    co = np.empty(len(me2.vertices) * 3, np.float64)
+    me2.vertices.foreach_get("co", co)
+    ev.to_mesh_clear()
+    return co.reshape(-1, 3)
+
+if arm is not None:
+    rest = evaluated_positions()
+    report["rig"]["bind_moves"] = float(np.abs(rest - np.array([v.co[:] for v in me.vertices])).max())
+    bone = arm.pose.bones["mixamorig:LeftForeArm"]
+    bone.rotation_mode = "XYZ"
+    bone.rotation_euler = (0.785398, 0.0, 0.0)
+    bpy.context.view_layer.update()
+    moved = np.linalg.norm(evaluated_positions() - rest, axis=1)
+    report["rig"]["moved_max"] = float(moved.max())
+    report["rig"]["moved_right_side"] = float(moved[rest[:, 0] < 0].max())
+    bone.rotation_euler = (0.0, 0.0, 0.0)
+    bpy.context.view_layer.update()
+
 glb, fbx = out / "export" / "person.glb", out / "export" / "person.fbx"
 report["export_glb"] = sorted(bpy.ops.digitize.export(format="GLB", filepath=str(glb)))
 report["export_fbx"] = sorted(bpy.ops.digitize.export(format="FBX", filepath=str(fbx)))
@@ -436,6 +463,56 @@ def test_export_glb_and_fbx_embed_the_texture(flow):
     start = data.find(b"\x89PNG\r\n\x1a\n")
     assert start >= 0 and data.find(b"IEND", start) > start + 100_000
     assert r["selection_after_export"] == ["person"]  # the selection is restored
+
+
+def test_the_result_arrives_rigged_and_posable(flow):
+    r, _, _ = flow
+    rig = r["rig"]
+    assert rig["parent"] == ["ARMATURE", "person_rig"] and rig["in_collection"] and rig["mode"] == "OBJECT"
+    assert rig["bones"] == 52 and rig["groups"] == rig["bones"] and rig["modifiers"] == ["ARMATURE"]
+    assert rig["bind_moves"] < 1e-4  # bound as it is: the armature changes nothing until posed
+    assert rig["moved_max"] > 0.1 and rig["moved_right_side"] < 0.002
+
+
+_REIMPORT = """
+import json, sys
+import bpy
+report = {}
+for path in sys.argv[1:]:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    if path.endswith(".glb"):
+        bpy.ops.import_scene.gltf(filepath=path)
+    else:
+        bpy.ops.import_scene.fbx(filepath=path)
+    arms = [o for o in bpy.context.scene.objects if o.type == "ARMATURE"]
+    skinned = [o for o in bpy.context.scene.objects if o.type == "MESH" and o.vertex_groups]
+    def has_image(mat):
+        return bool(mat and mat.use_nodes and any(n.type == "TEX_IMAGE" and n.image is not None
+                                                  and n.image.size[0] > 0 for n in mat.node_tree.nodes))
+    textured = [o for o in skinned if has_image(o.active_material)]
+    report[path[-3:]] = {"armatures": len(arms), "bones": sorted(b.name for b in arms[0].data.bones) if arms else [],
+                         "skinned": len(skinned), "textured": len(textured),
+                         "bound": bool(skinned and any(m.type == "ARMATURE" and m.object in arms
+                                                       for m in skinned[0].modifiers))}
+print("RIG " + json.dumps(report))
+"""
+
+
+def test_exports_keep_the_rig_and_reimport_with_it(flow, tmp_path):
+    from tests.test_blender_addon import run_bpy
+
+    r, _, _ = flow
+    glb, fbx = r["export_files"]
+    user = tmp_path / "user"
+    user.mkdir()
+    stdout = run_bpy(_REIMPORT, user, glb, fbx, timeout=240, blender=r["blender"])
+    got = json.loads([ln for ln in stdout.splitlines() if ln.startswith("RIG ")][-1][4:])
+    for kind in ("glb", "fbx"):
+        assert got[kind]["armatures"] == 1 and got[kind]["skinned"] == 1 and got[kind]["bound"], (kind, got[kind])
+        assert got[kind]["textured"] == 1, kind
+        names = {"mixamorig:LeftArm", "mixamorig:LeftForeArm", "mixamorig:RightUpLeg", "mixamorig:Head"}
+        assert names <= set(got[kind]["bones"]), kind
+        assert len(got[kind]["bones"]) == r["rig"]["bones"], kind
 
 
 def test_blender_process_never_imports_the_heavy_stack(flow, async_run):

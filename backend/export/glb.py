@@ -10,6 +10,10 @@ Written by hand (it is short) so every convention is explicit:
   vertex (vertices split along UV seams). Normals come from the unsplit geometry, so the
   two sides of a seam share a normal and no shading seam shows.
 
+- With a rig (backend/rig), the mesh is skinned: one node per bone (the bind pose is the mesh
+  as it is, so each inverse bind matrix is the inverse of its bone's world matrix), at most 4
+  bones per vertex (JOINTS_0, WEIGHTS_0 summing to 1).
+
 The file is written under a temporary name in the same folder and renamed when complete.
 """
 
@@ -31,7 +35,7 @@ GLB_MAGIC = 0x46546C67  # b"glTF"
 CHUNK_JSON = 0x4E4F534A  # b"JSON"
 CHUNK_BIN = 0x004E4942  # b"BIN\0"
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
-FLOAT, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5123, 5125
+FLOAT, UNSIGNED_BYTE, UNSIGNED_SHORT, UNSIGNED_INT = 5126, 5121, 5123, 5125
 LINEAR, LINEAR_MIPMAP_LINEAR, CLAMP_TO_EDGE = 9729, 9987, 33071
 ROUGHNESS = 0.8
 
@@ -93,8 +97,39 @@ def _pad4(data: bytes, fill: bytes = b"\0") -> bytes:
     return data + fill * (-len(data) % 4)
 
 
-def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar") -> list[bytes]:
-    """The GLB file as a list of byte strings (header, JSON chunk, BIN chunk) to concatenate."""
+def _gltf_matrix(world: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) world-frame (Z up) transforms expressed in glTF's frame (Y up)."""
+    c = np.eye(4)
+    c[:3, :3] = WORLD_TO_GLTF
+    return c @ world @ c.T
+
+
+def _joint_nodes(rig, first: int) -> tuple[list[dict], list[int], np.ndarray]:
+    """glTF nodes for the rig's bones (indices from `first`), the root bones' node indices, and the
+    inverse bind matrices (B, 4, 4), all in glTF's frame."""
+    from scipy.spatial.transform import Rotation
+
+    sk = rig.skeleton
+    world = _gltf_matrix(sk.bind)
+    nodes, roots = [], []
+    for b, parent in enumerate(sk.parents):
+        local = world[b] if parent < 0 else np.linalg.inv(world[parent]) @ world[b]
+        nodes.append({"name": sk.names[b], "translation": local[:3, 3].tolist(),
+                      "rotation": Rotation.from_matrix(local[:3, :3]).as_quat().tolist()})  # x, y, z, w as glTF
+        if parent < 0:
+            roots.append(first + b)
+        else:
+            nodes[parent].setdefault("children", []).append(first + b)
+    return nodes, roots, np.linalg.inv(world)
+
+
+def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar", rig=None) -> list[bytes]:
+    """The GLB file as a list of byte strings (header, JSON chunk, BIN chunk) to concatenate.
+
+    With a `rig` (backend.rig.Rig made for this mesh), the mesh is skinned: one joint node per
+    bone in the bind pose (the mesh as it is), JOINTS_0/WEIGHTS_0 per vertex, and the inverse
+    bind matrices; Blender's importer makes an armature of it.
+    """
     vidx, tidx, faces = split_uv_seams(mesh)
     normals = mesh.vertex_normals()[vidx]
     normals[np.linalg.norm(normals, axis=1) < 0.5] = (0.0, 0.0, 1.0)  # only degenerate faces: any unit vector
@@ -105,6 +140,11 @@ def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar") 
         uv = np.asarray(mesh.uv, np.float64)[tidx]
         uv_gltf = np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=1)  # glTF's texcoord origin is the top-left
         attributes.append(("TEXCOORD_0", uv_gltf.astype(np.float32), "VEC2"))
+    if rig is not None:
+        bone_type = np.uint8 if len(rig.skeleton.names) < 256 else np.uint16
+        weights = rig.skin.weights[vidx].astype(np.float32)
+        weights /= weights.sum(axis=1, keepdims=True)  # in float32: the spec wants sums of 1
+        attributes += [("JOINTS_0", rig.skin.joints[vidx].astype(bone_type), "VEC4"), ("WEIGHTS_0", weights, "VEC4")]
 
     big = len(vidx) > 65535
     indices = faces.astype(np.uint32 if big else np.uint16).reshape(-1)
@@ -126,8 +166,9 @@ def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar") 
 
     accessors: list[dict] = []
     prim_attributes: dict[str, int] = {}
+    component = {np.dtype(np.float32): FLOAT, np.dtype(np.uint8): UNSIGNED_BYTE, np.dtype(np.uint16): UNSIGNED_SHORT}
     for key, array, kind in attributes:
-        accessor = {"bufferView": add_view(array.tobytes(), ARRAY_BUFFER), "componentType": FLOAT,
+        accessor = {"bufferView": add_view(array.tobytes(), ARRAY_BUFFER), "componentType": component[array.dtype],
                     "count": len(array), "type": kind}
         if key == "POSITION":  # required by the spec for POSITION
             accessor["min"] = array.min(axis=0).tolist()
@@ -156,6 +197,17 @@ def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar") 
                              "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE}]
         gltf["images"] = [{"bufferView": image_view, "mimeType": "image/png", "name": f"{name}_texture"}]
         gltf["textures"] = [{"sampler": 0, "source": 0}]
+    if rig is not None:
+        joint_nodes, roots, inverse_bind = _joint_nodes(rig, first=len(gltf["nodes"]))
+        ibm = np.ascontiguousarray(inverse_bind.transpose(0, 2, 1), dtype=np.float32)  # column-major, as glTF reads
+        accessors.append({"bufferView": add_view(ibm.tobytes(), None), "componentType": FLOAT,
+                          "count": len(ibm), "type": "MAT4"})
+        first = len(gltf["nodes"])
+        gltf["skins"] = [{"name": f"{name}_rig", "inverseBindMatrices": len(accessors) - 1, "skeleton": roots[0],
+                          "joints": list(range(first, first + len(joint_nodes)))}]
+        gltf["nodes"][0]["skin"] = 0
+        gltf["nodes"] += joint_nodes
+        gltf["scenes"][0]["nodes"] += roots
     gltf["accessors"] = accessors
     gltf["bufferViews"] = buffer_views
     gltf["buffers"] = [{"byteLength": offset}]
@@ -171,18 +223,18 @@ def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar") 
     ]
 
 
-def glb_bytes(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar") -> bytes:
-    return b"".join(glb_chunks(mesh, texture, name=name))
+def glb_bytes(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar", rig=None) -> bytes:
+    return b"".join(glb_chunks(mesh, texture, name=name, rig=rig))
 
 
-def write_glb(mesh: Mesh, texture: np.ndarray | None, path: str | Path, *, name: str = "avatar") -> Path:
+def write_glb(mesh: Mesh, texture: np.ndarray | None, path: str | Path, *, name: str = "avatar", rig=None) -> Path:
     """Write `mesh` (world frame, Z up) with its texture ((R, R, 3) uint8, row 0 = top) as a .glb.
 
     A mesh without UVs (or texture None) gets a plain white material and no texture.
     """
     if texture is not None and not mesh.has_uv:
         raise ValueError("a textured GLB needs a mesh with UVs (uv and faces_uv)")
-    return write_atomic(path, glb_chunks(mesh, texture, name=name))
+    return write_atomic(path, glb_chunks(mesh, texture, name=name, rig=rig))
 
 
 def read_glb_json(path: str | Path) -> tuple[dict, bytes]:

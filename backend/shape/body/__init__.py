@@ -17,6 +17,7 @@ import numpy as np
 
 from ...conventions import PERSPECTIVE, Camera
 from ...mesh import Mesh
+from ...rig.skeleton import Skeleton
 from ..base import ShapeResult, WorkingLens
 from .model import FIT_BONES
 
@@ -30,6 +31,8 @@ class FittedBody:
     mesh: Mesh  # the bare body (Anny's triangles), world frame
     vertex_parts: np.ndarray  # (V,) index into model.PARTS
     info: dict  # body.json
+    skeleton: Skeleton | None = None  # Anny's bones as fitted, world frame (the rig starts from it)
+    skin: tuple[np.ndarray, np.ndarray] | None = None  # Anny's (V, k) bone indices and weights
 
 
 class BodyFitFailed(Exception):
@@ -128,7 +131,11 @@ class BodyShape:
             "dress": {"voxel_m": dressing.voxel_m, "extruded_pixels": dressing.extruded_pixels,
                       "offset_m_median": round(float(np.median(dressing.offsets)), 4)},
         }
-        self.fitted = FittedBody(Mesh(to_world(fit.vertices), fit.faces), body.vertex_parts, info)
+        bind = fit.bone_matrices.copy()
+        bind[:, :3, 3] = to_world(bind[:, :3, 3])  # world = scale * fit - shift turns nothing
+        skeleton = Skeleton(body.bone_labels, body.bone_parents, bind, scale * fit.bone_lengths)
+        self.fitted = FittedBody(Mesh(to_world(fit.vertices), fit.faces), body.vertex_parts, info, skeleton,
+                                 body.skin())
         notes = [f"body model (Anny) fitted to the photo's pose in {fit.seconds:.1f} s (mean keypoint error "
                  f"{100 * fit.mean_residual:.1f}% of the body's height), dressed to the outline; "
                  f"shape stage {time.perf_counter() - t0:.1f} s", f"lens: {lens.source}"]

@@ -155,6 +155,8 @@ class BodyFit:
     keypoints: np.ndarray  # (23, 3) Anny's COCO keypoints in fit space
     keypoint_labels: list[str]
     bone_heads: np.ndarray  # (bones, 3) fit space
+    bone_matrices: np.ndarray  # (bones, 4, 4) posed bones in fit space: rotation (Y along the bone) and head
+    bone_lengths: np.ndarray  # (bones,) head to tail, metres at the body's own scale
     rotvecs: np.ndarray  # (len(FIT_BONES), 3) Anny "local-ref" rotation vectors
     translation: np.ndarray  # (3,) Anny's origin (the pelvis) in fit space
     pitch: float  # camera tilt about its X axis, radians (positive: looking down)
@@ -350,7 +352,11 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         kps = out["keypoints"] + translation
         px = project(kps[kp_ids]).numpy()
         uv = project(torch.tensor(verts, dtype=torch.float32)).numpy()
-        heads = (out["bone_poses"][:, :3, 3] + translation).numpy().astype(np.float64)
+        matrices = out["bone_poses"].numpy().astype(np.float64)
+        matrices[:, :3, 3] += translation.numpy()
+        heads = matrices[:, :3, 3].copy()
+        lengths = bone_lengths(out["rest_bone_poses"].numpy().astype(np.float64), body.bone_parents,
+                               out["rest_vertices"].numpy().astype(np.float64), body.vertex_bone)
     residuals = np.linalg.norm(px - target.numpy(), axis=1)
     used = on_person
     names = [a for _, a, _ in LANDMARKS]
@@ -367,6 +373,7 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     return BodyFit(
         vertices=verts, faces=body.faces, keypoints=kps.numpy().astype(np.float64),
         keypoint_labels=list(body.keypoint_labels), bone_heads=heads,
+        bone_matrices=matrices, bone_lengths=lengths,
         rotvecs=rotvecs.detach().numpy().astype(np.float64), translation=translation.detach().numpy().astype(float),
         pitch=float(pitch.detach()), phenotypes={k: float(v[0]) for k, v in phenotypes.items()},
         stature=body.stature(phenotypes),
@@ -374,6 +381,28 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         mean_residual=mean_residual, inside_fraction=inside, seconds=time.perf_counter() - t_start,
         converged=converged, why=why, losses=final,
     )
+
+
+def bone_lengths(rest_poses: np.ndarray, parents: np.ndarray, rest_vertices: np.ndarray,
+                 vertex_bone: np.ndarray) -> np.ndarray:
+    """(bones,) each bone's length (for display and tails; the skin does not depend on it).
+
+    Up to its farthest child's head along its own axis (Y, as in Blender), counting only children
+    that have children of their own; a bone with none (a fingertip, the head with its eyes) reaches
+    as far along its axis as the skin it moves most. At least 2 cm.
+    """
+    heads, axes = rest_poses[:, :3, 3], rest_poses[:, :3, 1]
+    has_child = np.zeros(len(parents), bool)
+    has_child[parents[parents >= 0]] = True
+    lengths = np.zeros(len(parents))
+    for child, parent in enumerate(parents):
+        if parent >= 0 and has_child[child]:
+            lengths[parent] = max(lengths[parent], float((heads[child] - heads[parent]) @ axes[parent]))
+    for bone in np.flatnonzero(lengths < 0.02):
+        own = rest_vertices[vertex_bone == bone]
+        reach = float(((own - heads[bone]) @ axes[bone]).max()) if len(own) else 0.0
+        lengths[bone] = max(reach, 0.02)
+    return lengths
 
 
 def _inside_fraction(uv: np.ndarray, mask: np.ndarray, weights: np.ndarray, tolerance_px: float) -> float:

@@ -120,6 +120,8 @@ class BodyModel:
         self.fit_bone_ids = self.torch.tensor([self.bone_index[b] for b in FIT_BONES])
         self.keypoint_labels = list(self.regressor.labels)
         self.faces = self.model.get_triangular_faces().cpu().numpy().astype(np.int64)
+        indices, weights = self.skin()
+        self.vertex_bone = indices[np.arange(len(indices)), weights.argmax(axis=1)]  # the bone moving it most
         self.vertex_parts = self._vertex_parts()
         with self.torch.no_grad():
             rest = self.forward_keypoints(self.zero_pose(), self.phenotypes(0.5))["rest_vertices"].numpy()
@@ -130,6 +132,18 @@ class BodyModel:
     @property
     def bone_labels(self) -> list[str]:
         return list(self.model.bone_labels)
+
+    @property
+    def bone_parents(self) -> np.ndarray:
+        """(bones,) index of each bone's parent; -1 for the root."""
+        parents = np.array([int(p) for p in self.model.bone_parents], np.int64)
+        parents[0] = -1
+        return parents
+
+    def skin(self) -> tuple[np.ndarray, np.ndarray]:
+        """Anny's skinning of its own vertices: (V, k) bone indices and (V, k) weights (rows sum to 1)."""
+        return (self.model.vertex_bone_indices.cpu().numpy().astype(np.int64),
+                self.model.vertex_bone_weights.cpu().numpy().astype(np.float64))
 
     def phenotypes(self, height: float, **others: float) -> dict:
         values = {label: 0.5 for label in self.model.phenotype_labels}
@@ -155,7 +169,7 @@ class BodyModel:
         out = self.model(self.pose_matrices(rotvecs), phenotype_kwargs=phenotypes)
         keypoints = self.regressor(out)[0]
         return {"vertices": out["vertices"][0], "keypoints": keypoints, "bone_poses": out["bone_poses"][0],
-                "rest_vertices": out["rest_vertices"][0]}
+                "rest_vertices": out["rest_vertices"][0], "rest_bone_poses": out["rest_bone_poses"][0]}
 
     def stature(self, phenotypes) -> float:
         """Standing height of the rest body (metres): the top of the head to the soles."""
@@ -165,9 +179,7 @@ class BodyModel:
 
     def _vertex_parts(self) -> np.ndarray:
         """(V,) index into PARTS of the bone that moves each vertex most."""
-        weights = self.model.vertex_bone_weights.cpu().numpy()
-        bones = self.model.vertex_bone_indices.cpu().numpy()
-        main = bones[np.arange(len(bones)), weights.argmax(axis=1)]
+        main = self.vertex_bone
         part_of_bone = np.zeros(len(self.bone_index), np.int64)
         for b, name in enumerate(self.model.bone_labels):
             part_of_bone[b] = PARTS.index(part_of_bone_name(name))

@@ -1,0 +1,119 @@
+"""The rig of a result in the scene: an Armature with the person's mesh bound to it.
+
+The backend writes rig.json (docs/rig.md): bones in the world frame (head, tail, 4x4 matrix,
+parent) and four bone weights per vertex of mesh.obj, in its order. ``read_rig`` parses it with
+NumPy only (the loader thread); ``add_armature_steps`` makes the Blender data (main thread):
+
+    <stem>_rig                  armature object in the result's collection, at the world origin;
+                                edit bones from the matrices (head, direction and roll)
+      <stem>                    the mesh, parented to it, an Armature modifier, one vertex
+                                group per bone
+
+Bones can only be made in Edit Mode, so the armature is entered and left once; when the artist
+is in another mode (editing a mesh, sculpting) the result arrives without its rig and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class RigData:
+    name: str  # which rig ("default")
+    bones: list[str]
+    parents: list[int]  # -1 for a root
+    matrices: np.ndarray  # (B, 4, 4) world frame: head and orientation (Y along the bone)
+    lengths: np.ndarray  # (B,) metres
+    joints: np.ndarray  # (V, 4) bone index per mesh.obj vertex
+    weights: np.ndarray  # (V, 4)
+
+
+def read_rig(path) -> RigData:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    bones = [b["name"] for b in doc["bones"]]
+    index = {name: i for i, name in enumerate(bones)}
+    parents = [index[b["parent"]] if b.get("parent") else -1 for b in doc["bones"]]
+    matrices = np.array([b["matrix"] for b in doc["bones"]], np.float64).reshape(-1, 4, 4)
+    tails = np.array([b["tail"] for b in doc["bones"]], np.float64).reshape(-1, 3)
+    lengths = np.maximum(np.linalg.norm(tails - matrices[:, :3, 3], axis=1), 1e-3)
+    return RigData(str(doc.get("rig", "")), bones, parents, matrices, lengths,
+                   np.asarray(doc["vertex_joints"], np.int64).reshape(-1, 4),
+                   np.asarray(doc["vertex_weights"], np.float64).reshape(-1, 4))
+
+
+def why_no_armature(context_mode: str, rig: RigData, vertex_count: int) -> str:
+    """Plain words when the rig cannot be added now, else ""."""
+    if context_mode != "OBJECT":
+        return "the rig was not added because Blender was not in Object Mode when the result arrived " \
+               "(import avatar.glb from the job's folder for the rigged person)"
+    if len(rig.joints) != vertex_count:
+        return f"the rig does not fit the mesh ({len(rig.joints)} weights for {vertex_count} vertices)"
+    return ""
+
+
+def add_armature_steps(context, name: str, rig: RigData, obj, collection):
+    """An armature for ``obj`` (the result's mesh object, at the world origin), yielding between
+    pieces of work; returns the armature object."""
+    import bpy
+    from mathutils import Matrix
+
+    data = bpy.data.armatures.new(f"{name}_rig")
+    arm = bpy.data.objects.new(f"{name}_rig", data)
+    collection.objects.link(arm)
+    data.display_type = "OCTAHEDRAL"
+    arm.show_in_front = True  # the bones show through the clothed surface
+    yield
+
+    view_layer = context.view_layer
+    previous = view_layer.objects.active
+    view_layer.objects.active = arm
+    try:
+        with _override(arm):
+            bpy.ops.object.mode_set(mode="EDIT")
+        try:
+            made = []
+            for bone, matrix, length in zip(rig.bones, rig.matrices, rig.lengths, strict=True):
+                eb = data.edit_bones.new(bone)
+                eb.head = (0.0, 0.0, 0.0)
+                eb.tail = (0.0, float(length), 0.0)
+                eb.matrix = Matrix(matrix.tolist())  # head, direction and roll; the length stays
+                made.append(eb)
+            for eb, parent in zip(made, rig.parents, strict=True):
+                if parent >= 0:
+                    eb.parent = made[parent]
+        finally:
+            with _override(arm):
+                bpy.ops.object.mode_set(mode="OBJECT")
+    finally:
+        view_layer.objects.active = previous
+    yield
+
+    # One vertex group per bone, filled a bone at a time (one tick each for big meshes).
+    for b, bone in enumerate(rig.bones):
+        group = obj.vertex_groups.new(name=bone)
+        rows, cols = np.nonzero((rig.joints == b) & (rig.weights > 0.0))
+        for v, w in zip(rows.tolist(), rig.weights[rows, cols].tolist(), strict=True):
+            group.add([v], w, "REPLACE")
+        if b % 16 == 15:
+            yield
+    modifier = obj.modifiers.new("Armature", "ARMATURE")
+    modifier.object = arm
+    obj.parent = arm  # both at the world origin: the mesh stays where it is
+    obj.matrix_parent_inverse.identity()
+    arm["digitize_rig"] = rig.name
+    return arm
+
+
+def _override(arm):
+    import bpy
+
+    window = next(iter(bpy.context.window_manager.windows), None) if bpy.context.window_manager else None
+    kwargs = {"active_object": arm, "object": arm, "selected_objects": [arm], "selected_editable_objects": [arm]}
+    if window is not None:
+        kwargs["window"] = window
+    return bpy.context.temp_override(**kwargs)

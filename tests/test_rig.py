@@ -166,6 +166,8 @@ mesh = [o for o in bpy.context.scene.objects if o.type == "MESH" and o.parent in
 out = {"armatures": len(arm), "skinned": len(mesh)}
 a, m = arm[0], mesh[0]
 out["bones"] = [b.name for b in a.data.bones]
+out["frames"] = {b.name: [list(a.matrix_world @ b.matrix_local.col[3].xyz), list(b.matrix_local.col[0].xyz),
+                          list(b.matrix_local.col[1].xyz)] for b in a.data.bones}
 out["groups"] = len(m.vertex_groups)
 out["modifiers"] = [md.type for md in m.modifiers]
 out["textured"] = any(n.type == "TEX_IMAGE" and n.image is not None for n in m.active_material.node_tree.nodes)
@@ -206,6 +208,11 @@ def test_the_glb_opens_in_blender_as_a_posable_armature(rigged, tmp_path):
     got = json.loads(line[-1][len("RESULT "):])
     assert got["armatures"] == 1 and got["skinned"] == 1
     assert sorted(got["bones"]) == sorted(skeleton.names)  # the rig's names, as published, in Blender
+    # Each bone where rig.json has it, with its own axes: Y from head to tail, X its roll.
+    for name, (head, x_axis, y_axis) in got["frames"].items():
+        frame = skeleton.bind[skeleton.index(name)]
+        np.testing.assert_allclose(head, frame[:3, 3], atol=1e-4, err_msg=name)
+        assert np.dot(y_axis, frame[:3, 1]) > 0.999 and np.dot(x_axis, frame[:3, 0]) > 0.999, name
     assert got["groups"] == len(skeleton.names) and "ARMATURE" in got["modifiers"] and got["textured"]
     assert got["moved_max"] > 0.1 and got["moved_right_side"] < 0.002  # posing one bone moves its arm only
 

@@ -97,11 +97,12 @@ def _pad4(data: bytes, fill: bytes = b"\0") -> bytes:
     return data + fill * (-len(data) % 4)
 
 
-def _gltf_matrix(world: np.ndarray) -> np.ndarray:
-    """(..., 4, 4) world-frame (Z up) transforms expressed in glTF's frame (Y up)."""
+def _gltf_matrix(bone_to_world: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) bone-to-world matrices as bone-to-glTF-world (Y up): only the world side turns,
+    so a bone keeps its own axes (Y from head to tail) and Blender's importer finds them again."""
     c = np.eye(4)
     c[:3, :3] = WORLD_TO_GLTF
-    return c @ world @ c.T
+    return c @ bone_to_world
 
 
 def _joint_nodes(rig, first: int) -> tuple[list[dict], list[int], np.ndarray]:

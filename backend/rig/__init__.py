@@ -59,5 +59,12 @@ def rig_json(rig: Rig) -> dict:
                    "matrix": np.round(m, 6).tolist()}
                   for n, p, h, t, m in zip(sk.names, sk.parents, sk.heads, sk.tails, sk.bind, strict=True)],
         "vertex_joints": rig.skin.joints.tolist(),
-        "vertex_weights": np.round(rig.skin.weights, 4).tolist(),
+        "vertex_weights": _rounded_rows(rig.skin.weights).tolist(),
     }
+
+
+def _rounded_rows(weights: np.ndarray, decimals: int = 4) -> np.ndarray:
+    """Weights rounded for the file, each row still summing to 1 (the heaviest takes the remainder)."""
+    rounded = np.round(weights, decimals)
+    rounded[:, 0] = np.round(1.0 - rounded[:, 1:].sum(axis=1), decimals)
+    return rounded

@@ -100,6 +100,10 @@ def merged_rig(preset: str, skeleton: Skeleton, skin_indices: np.ndarray, skin_w
         chain = len(members) > 1 and all(skeleton.parents[index[b]] == index[a] for a, b in links)
         if chain:  # a limb and its twist segment, the neck: from the first one's head to the last one's tail
             bind[i], lengths[i] = _aimed(skeleton.bind[first], skeleton.tails[index[members[-1]]])
+    for i, (_, members, _) in enumerate(table):
+        first_joints = [index[m] for m in members if m.startswith("toe") and m.split(".")[0].endswith("-1")]
+        if first_joints:  # the toes' bone starts at the ball of the foot, not at the big toe
+            bind[i][:3, 3] = skeleton.heads[first_joints].mean(axis=0)
     for i, (_, _, toward) in enumerate(table):
         if toward is not None:  # the hips: up the spine, half way along its first bone (they share a head)
             j = names.index(toward)
@@ -119,7 +123,8 @@ def _free_root(table) -> int:
 
 
 def _aimed(matrix: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
-    """`matrix` turned (least, about its head) so that its Y axis points at `target`; and the distance."""
+    """`matrix` turned about its head so that its Y axis points at `target` (its X axis kept as
+    near as it can be: the roll); and the distance."""
     head = matrix[:3, 3]
     y = target - head
     length = float(np.linalg.norm(y))

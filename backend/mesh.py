@@ -49,3 +49,29 @@ def weld_vertices(mesh: Mesh) -> Mesh:
     faces = inverse.reshape(-1)[mesh.faces]
     keep = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])
     return Mesh(unique, faces[keep])
+
+
+def triangle_edges(faces: np.ndarray) -> np.ndarray:
+    """(3F, 2) every triangle's three edges (v0-v1, v1-v2, v2-v0); an edge two triangles share
+    comes twice, once from each."""
+    faces = np.asarray(faces)
+    return np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+
+
+def vertex_adjacency(faces: np.ndarray, count: int):
+    """(count, count) sparse matrix with 1 where two vertices share an edge (an edge counts once)."""
+    from scipy import sparse
+
+    edges = triangle_edges(faces)
+    a = sparse.csr_matrix((np.ones(2 * len(edges)), (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])),
+                          shape=(count, count))
+    a.data[:] = 1.0
+    return a
+
+
+def neighbour_mean(faces: np.ndarray, count: int):
+    """(count, count) sparse operator: `neighbour_mean(...) @ values` is each vertex's neighbours' mean."""
+    from scipy import sparse
+
+    a = vertex_adjacency(faces, count)
+    return sparse.diags(1.0 / np.maximum(np.asarray(a.sum(axis=1)).ravel(), 1.0)) @ a

@@ -199,11 +199,11 @@ def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar", 
         gltf["images"] = [{"bufferView": image_view, "mimeType": "image/png", "name": f"{name}_texture"}]
         gltf["textures"] = [{"sampler": 0, "source": 0}]
     if rig is not None:
-        joint_nodes, roots, inverse_bind = _joint_nodes(rig, first=len(gltf["nodes"]))
+        first = len(gltf["nodes"])
+        joint_nodes, roots, inverse_bind = _joint_nodes(rig, first)
         ibm = np.ascontiguousarray(inverse_bind.transpose(0, 2, 1), dtype=np.float32)  # column-major, as glTF reads
         accessors.append({"bufferView": add_view(ibm.tobytes(), None), "componentType": FLOAT,
                           "count": len(ibm), "type": "MAT4"})
-        first = len(gltf["nodes"])
         gltf["skins"] = [{"name": f"{name}_rig", "inverseBindMatrices": len(accessors) - 1, "skeleton": roots[0],
                           "joints": list(range(first, first + len(joint_nodes)))}]
         gltf["nodes"][0]["skin"] = 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..mesh import Mesh
+from ..mesh import Mesh, neighbour_mean
 
 INFLUENCES = 4  # bones per vertex: what glTF's JOINTS_0/WEIGHTS_0 and game engines take
 SMOOTHING_ITERATIONS = 10
@@ -64,15 +64,7 @@ def transfer_skin(body: Mesh, body_indices: np.ndarray, body_weights: np.ndarray
 
 def _smooth(w: np.ndarray, mesh: Mesh, strength: np.ndarray, iterations: int) -> np.ndarray:
     """Move each vertex's weights toward its neighbours' mean by `strength` (per vertex), repeatedly."""
-    from scipy import sparse
-
-    edges = np.concatenate([mesh.faces[:, [0, 1]], mesh.faces[:, [1, 2]], mesh.faces[:, [2, 0]]])
-    n = len(mesh.vertices)
-    adjacency = sparse.coo_matrix((np.ones(len(edges) * 2), (np.r_[edges[:, 0], edges[:, 1]],
-                                                             np.r_[edges[:, 1], edges[:, 0]])), shape=(n, n)).tocsr()
-    adjacency.data[:] = 1.0  # an edge shared by two triangles counts once
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    mean = sparse.diags(1.0 / np.maximum(degree, 1.0)) @ adjacency
+    mean = neighbour_mean(mesh.faces, len(mesh.vertices))
     s = strength[:, None]
     for _ in range(iterations):
         w = (1.0 - s) * w + s * (mean @ w)

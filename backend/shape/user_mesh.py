@@ -23,7 +23,7 @@ import numpy as np
 from ..conventions import ORTHOGRAPHIC, Camera, look_at
 from ..errors import MeshInputError
 from ..export.mesh_io import load_user_mesh
-from ..mesh import Mesh
+from ..mesh import Mesh, triangle_edges
 from .base import ShapeResult
 from .silhouette import CAMERA_DISTANCE_M
 
@@ -113,7 +113,7 @@ def edge_report(vertices: np.ndarray, faces: np.ndarray) -> str | None:
     """
     _, weld = np.unique(vertices, axis=0, return_inverse=True)
     faces = weld.reshape(-1)[faces]
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    edges = np.sort(triangle_edges(faces), axis=1)
     _, uses = np.unique(edges, axis=0, return_counts=True)
     parts = []
     if (n := int((uses > 2).sum())):

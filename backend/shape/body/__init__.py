@@ -114,8 +114,9 @@ class BodyShape:
         camera = Camera(w2c, w, h, lens.f, lens.f, lens.cx, lens.cy, PERSPECTIVE, "input", 0.0,
                         float(np.degrees(fit.pitch)))
 
-        bones = {name: {"head": to_world(fit.bone_heads[i][None])[0].round(5).tolist()}
-                 for i, name in enumerate(body.bone_labels)}
+        bind = fit.bone_matrices.copy()
+        bind[:, :3, 3] = to_world(bind[:, :3, 3])  # world = scale * fit - shift turns nothing
+        bones = {name: {"head": bind[i, :3, 3].round(5).tolist()} for i, name in enumerate(body.bone_labels)}
         info = {
             "model": "anny", "phenotypes": {k: round(v, 4) for k, v in fit.phenotypes.items()},
             "pose": {"parameterization": "anny local-ref rotation vectors (radians)",
@@ -131,8 +132,6 @@ class BodyShape:
             "dress": {"voxel_m": dressing.voxel_m, "extruded_pixels": dressing.extruded_pixels,
                       "offset_m_median": round(float(np.median(dressing.offsets)), 4)},
         }
-        bind = fit.bone_matrices.copy()
-        bind[:, :3, 3] = to_world(bind[:, :3, 3])  # world = scale * fit - shift turns nothing
         skeleton = Skeleton(body.bone_labels, body.bone_parents, bind, scale * fit.bone_lengths)
         self.fitted = FittedBody(Mesh(to_world(fit.vertices), fit.faces), body.vertex_parts, info, skeleton,
                                  body.skin())

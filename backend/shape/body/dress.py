@@ -30,7 +30,7 @@ from scipy.spatial import cKDTree
 from skimage import measure
 
 from ...conventions import PERSPECTIVE, Camera
-from ...mesh import Mesh, weld_vertices
+from ...mesh import Mesh, neighbour_mean, vertex_adjacency, weld_vertices
 from .model import PARTS
 
 CLOTH_M = 0.008  # the thinnest clothing (or skin) over the body
@@ -89,14 +89,6 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return Mesh(vertices, faces).vertex_normals()
 
 
-def _adjacency(faces: np.ndarray, n: int) -> sparse.csr_matrix:
-    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
-    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
-    a = sparse.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    a.data[:] = 1.0
-    return a
-
-
 def body_silhouette(vertices: np.ndarray, faces: np.ndarray, view: PinholeView, shape: tuple[int, int]) -> np.ndarray:
     """The mesh's own mask through the photo's camera (pixel centres covered, as the rasteriser decides)."""
     from ...raster import render_maps
@@ -146,10 +138,7 @@ def rim_offsets(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, vi
 
 def spread_offsets(offsets: np.ndarray, measured: np.ndarray, faces: np.ndarray, iterations: int = 150) -> np.ndarray:
     """Diffuse the measured offsets over the body surface (measured vertices held)."""
-    n = len(offsets)
-    a = _adjacency(faces, n)
-    deg = np.asarray(a.sum(axis=1)).ravel()
-    step = sparse.diags(1.0 / np.maximum(deg, 1)) @ a
+    step = neighbour_mean(faces, len(offsets))
     # Start unmeasured vertices at the mean of the measured ones (a good guess that diffusion refines).
     out = np.where(measured, offsets, offsets[measured].mean() if measured.any() else 0.0)
     for _ in range(iterations):
@@ -347,7 +336,7 @@ def _signed_volume(mesh: Mesh) -> float:
 def _largest_component(mesh: Mesh) -> Mesh:
     """Marching cubes may leave small floating pieces (a carved-off fingertip): keep the body."""
     n = len(mesh.vertices)
-    a = _adjacency(mesh.faces, n)
+    a = vertex_adjacency(mesh.faces, n)
     count, labels = sparse.csgraph.connected_components(a, directed=False)
     if count == 1:
         return mesh

@@ -154,7 +154,6 @@ class BodyFit:
     faces: np.ndarray  # (F, 3)
     keypoints: np.ndarray  # (23, 3) Anny's COCO keypoints in fit space
     keypoint_labels: list[str]
-    bone_heads: np.ndarray  # (bones, 3) fit space
     bone_matrices: np.ndarray  # (bones, 4, 4) posed bones in fit space: rotation (Y along the bone) and head
     bone_lengths: np.ndarray  # (bones,) head to tail, metres at the body's own scale
     rotvecs: np.ndarray  # (len(FIT_BONES), 3) Anny "local-ref" rotation vectors
@@ -354,7 +353,6 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         uv = project(torch.tensor(verts, dtype=torch.float32)).numpy()
         matrices = out["bone_poses"].numpy().astype(np.float64)
         matrices[:, :3, 3] += translation.numpy()
-        heads = matrices[:, :3, 3].copy()
         lengths = bone_lengths(out["rest_bone_poses"].numpy().astype(np.float64), body.bone_parents,
                                out["rest_vertices"].numpy().astype(np.float64), body.vertex_bone)
     residuals = np.linalg.norm(px - target.numpy(), axis=1)
@@ -372,8 +370,7 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
                                  "outside)")
     return BodyFit(
         vertices=verts, faces=body.faces, keypoints=kps.numpy().astype(np.float64),
-        keypoint_labels=list(body.keypoint_labels), bone_heads=heads,
-        bone_matrices=matrices, bone_lengths=lengths,
+        keypoint_labels=list(body.keypoint_labels), bone_matrices=matrices, bone_lengths=lengths,
         rotvecs=rotvecs.detach().numpy().astype(np.float64), translation=translation.detach().numpy().astype(float),
         pitch=float(pitch.detach()), phenotypes={k: float(v[0]) for k, v in phenotypes.items()},
         stature=body.stature(phenotypes),

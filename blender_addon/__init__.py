@@ -12,6 +12,12 @@ Modules, one job each:
     job_client.py    the backend subprocess and its JSON-line events (no bpy)
     job_runner.py    following a job with a timer (or blocking), cancel, finishing
     operators.py     Digitize / Re-texture / Export / Cancel
+    cleanup_ops.py   the Clean Up Old Jobs button
+    job_folders.py   which job folders are the add-on's, and in use (no bpy)
+    job_cleanup.py   deleting what ended jobs no longer need (no bpy)
+    scene_files.py   the files the open .blend still reads from disk
+    blend_paths.py   "//" paths, resolved against the .blend
+    online.py        Blender's online-access rule for the installer's downloads
     scene_result.py  the result in the scene: collection, mesh, material, cameras, images
     maps_render.py   Cycles passes -> the backend's per-view maps
     mesh_data.py     Blender meshes <-> NumPy arrays
@@ -24,10 +30,10 @@ Modules, one job each:
 import bpy
 from bpy.app.handlers import persistent
 
-from . import job_runner, operators, prefs, props, ui
+from . import cleanup_ops, job_runner, operators, prefs, props, ui
 
 # The single registration list: order matters (the panel uses the property groups).
-classes = (*prefs.classes, *props.classes, *operators.classes, *ui.classes)
+classes = (*prefs.classes, *props.classes, *operators.classes, *cleanup_ops.classes, *ui.classes)
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 _added_prefs_entry = False

@@ -42,6 +42,8 @@ class Job:
     prepare: Callable  # prepare(out_dir) -> data; worker thread, no bpy
     finish: Callable  # finish(context, data) -> message, or a generator returning it (one step a tick)
     undo_message: str = ""
+    conclude: Callable | None = None  # conclude(job), once when the job is over: tidy its folder
+    keep_files: list = field(default_factory=list)  # files of the job folder the result still points to
     state: str = "running"  # running | loading | done | failed | cancelled
     stage: str = ""
     stage_index: int = 0
@@ -57,6 +59,7 @@ class Job:
     _data: object = None
     _worker_error: str = ""
     _steps: object = None  # the running finish generator, if `finish` is one
+    _concluded: bool = False
 
     @property
     def over(self) -> bool:
@@ -126,6 +129,17 @@ def undo_push(message: str) -> None:
             bpy.ops.ed.undo_push(message=message)
     except RuntimeError as e:
         print(f"photo_digitize: no undo step: {e}")
+
+
+def conclude(job: Job) -> None:
+    """Run the job's `conclude` once it is over; a failure there must not leave the runner stuck."""
+    if not job.over or job._concluded or job.conclude is None:
+        return
+    job._concluded = True
+    try:
+        job.conclude(job)
+    except Exception:
+        traceback.print_exc()
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -245,6 +259,7 @@ def tick():
     _redraw()
     if job.over:
         ACTIVE, LAST = None, job
+        conclude(job)
         if job.state == "failed":
             report("ERROR", f"{job.kind.capitalize()} failed: {job.error}")
         elif job.state == "done":
@@ -295,6 +310,7 @@ def run_blocking(job: Job) -> Job:
         _publish(job)
     finally:
         ACTIVE, LAST = None, job
+        conclude(job)
     return job
 
 
@@ -306,7 +322,7 @@ def cancel() -> bool:
     if job.state == "loading":  # the process is done; drop the result instead of loading it
         job.process.cancelled = True
         job.state, job.message = "cancelled", "Cancelled"
-        return True
+        return True  # the next tick sees it over and concludes it
     job.message = "Cancelling"
     job.process.cancel(wait_s=0.2)
     _publish(job)
@@ -327,6 +343,7 @@ def shutdown() -> None:
         if not job.over:
             job.state, job.message = "cancelled", "Cancelled"
         _publish(job)
+        conclude(job)
         LAST = job
     ACTIVE = None
     _unregister_timer()

@@ -18,7 +18,8 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from . import job_client, job_runner, paths, prefs
+from . import job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
+from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
 
 
 def _fail(op, wait: bool, message: str):
@@ -40,20 +41,25 @@ def _options(settings, preferences) -> dict:
     }
     if settings.fusion_iterations > 0:
         options["fusion_iterations"] = int(settings.fusion_iterations)
-    if preferences.models_dir:
-        options["models_dir"] = bpy.path.abspath(preferences.models_dir)
+    models_dir = prefs.models_dir()
+    if models_dir is not None:
+        options["models_dir"] = str(models_dir)
     return options
 
 
 def _photo(settings) -> Path | None:
-    if not settings.photo_path:
-        return None
-    return Path(bpy.path.abspath(settings.photo_path)).resolve()
+    """The panel's photo; BlendPathError for a "//" path in an unsaved file."""
+    path = absolute(settings.photo_path, "The photo path")
+    return None if path is None else path.resolve()
 
 
 def _check_environment(op, wait):
     """(backend python, backend root) or None after reporting what is missing."""
-    python = prefs.backend_python()
+    try:
+        python = prefs.backend_python()
+    except BlendPathError as e:
+        _fail(op, wait, str(e))
+        return None
     if not python or not Path(python).is_file():
         _fail(op, wait, "No backend environment: set Backend Python in the add-on's preferences "
                         "or press Install / Update Backend there")
@@ -65,27 +71,58 @@ def _check_environment(op, wait):
     return python, root
 
 
-def _new_job_dir(stem: str) -> Path:
-    return job_client.new_job_dir(paths.jobs_root(bpy.path.abspath(prefs.get_prefs().jobs_dir)), stem)
+def jobs_root() -> Path:
+    return paths.jobs_root(prefs.jobs_dir())
 
 
-def _launch(op, context, wait: bool, job_dir: Path, job_json: dict, kind: str, label: str, finish,
-            undo_message: str):
+def _new_job_folder(stem: str) -> job_folders.JobFolder:
+    return job_folders.JobFolder.create(jobs_root(), stem)
+
+
+def _discard(folder: job_folders.JobFolder) -> None:
+    """A job that never started: its folder holds nothing anyone needs."""
+    folder.release()
+    job_cleanup.apply(job_cleanup.tidy_plan(folder.path))
+
+
+def _conclude(folder: job_folders.JobFolder):
+    """What happens to the job folder when the job is over (docs/blender_addon.md, "Job folders")."""
+
+    def conclude(job):
+        folder.release()
+        if job.process.running:  # still stopping: the backend's own lock guards it; Clean Up takes it later
+            return
+        if job.state == "failed" or prefs.get_prefs().keep_job_folders:  # kept whole: Open Job Folder
+            job_folders.seal(folder.path)
+            return
+        keep = scene_files.files_in_use() | {Path(f) for f in job.keep_files}
+        job_cleanup.apply(job_cleanup.tidy_plan(folder.path, keep))
+
+    return conclude
+
+
+def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: dict, kind: str, label: str,
+            finish, undo_message: str, keep_files: list | None = None):
+    job_dir = folder.path
     env_ok = _check_environment(op, wait)
     if env_ok is None:
+        _discard(folder)
         return {"CANCELLED"}
     python, root = env_ok
     job_client.write_job(job_dir, job_json)
+    models_dir = prefs.models_dir()
     process = job_client.BackendProcess(
         job_client.backend_command(python, job_dir), cwd=root,
-        env=job_client.backend_env(root, bpy.path.abspath(prefs.get_prefs().models_dir) or None),
+        env=job_client.backend_env(root, str(models_dir) if models_dir else None),
     )
     try:
         process.start()
     except OSError as e:
+        _discard(folder)
         return _fail(op, wait, f"Cannot start the backend ({python}): {e}")
     job = job_runner.Job(kind, label, process, job_dir, context.scene.session_uid, prepare=_load_out,
-                         finish=finish, undo_message=undo_message)
+                         finish=finish, undo_message=undo_message, conclude=_conclude(folder),
+                         keep_files=[] if keep_files is None else keep_files)
     if not wait:
         job_runner.start(job)
         op.report({"INFO"}, f"{kind.capitalize()} started: {label} (job folder {job_dir})")
@@ -130,16 +167,22 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
 
     def execute(self, context):
         settings = context.scene.digitize
-        photo = _photo(settings)
-        if photo is None:
-            return _fail(self, self.wait, "Choose a photo first")
-        if not photo.is_file():
-            return _fail(self, self.wait, f"Photo not found: {photo}")
-        stem = photo.stem or "person"
-        job_dir = _new_job_dir(stem)
-        # The photo stays where it is (absolute path): the backend's messages then name the user's file.
-        job_json = {"command": "digitize", "photo": str(photo),
-                    "options": {**_options(settings, prefs.get_prefs()), "rig": settings.rig}}
+        try:
+            photo = _photo(settings)
+            if photo is None:
+                return _fail(self, self.wait, "Choose a photo first")
+            if not photo.is_file():
+                return _fail(self, self.wait, f"Photo not found: {photo}")
+            # The photo stays where it is (absolute path): the backend's messages then name the user's file.
+            job_json = {"command": "digitize", "photo": str(photo),
+                        "options": {**_options(settings, prefs.get_prefs()), "rig": settings.rig}}
+            folder = _new_job_folder(photo.stem or "person")
+        except BlendPathError as e:
+            return _fail(self, self.wait, str(e))
+        except OSError as e:
+            return _fail(self, self.wait, f"Cannot make a job folder: {e}")
+        stem, job_dir = photo.stem or "person", folder.path
+        keep_files = []  # files of the job folder the result's report sends the artist to
 
         def finish(ctx, files):
             # A generator: the timer runs one piece of the build per tick (job_runner).
@@ -148,14 +191,16 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
             made = yield from scene_result.build_result_steps(ctx, files, stem, photo_path=str(photo),
                                                               job_dir=str(job_dir))
             ctx.scene.digitize.result_object = made["object"]
+            if made["armature"] is None and files.rig is not None:  # the report points to the rigged GLB
+                keep_files.append(files.out_dir / "avatar.glb")
             from .result_words import shape_words
 
             rigged = f", rigged with {made['armature'].name}" if made["armature"] is not None else ""
             note = f"; {made['rig_note']}" if made["rig_note"] else ""
             return f"Digitized {photo.name}: {made['object'].name} ({shape_words(files.result)}){rigged}{note}"
 
-        return _launch(self, context, self.wait, job_dir, job_json, "digitize", photo.name, finish,
-                       "Digitize from photo")
+        return _launch(self, context, self.wait, folder, job_json, "digitize", photo.name, finish,
+                       "Digitize from photo", keep_files)
 
 
 def _selected_mesh(context):
@@ -170,7 +215,7 @@ def _digitized_photo(obj) -> Path | None:
     stored = obj.get("digitize_photo")
     if not isinstance(stored, str) or not stored:
         return None
-    return Path(bpy.path.abspath(stored)).resolve()
+    return absolute(stored, f"The photo {obj.name} was digitized from,").resolve()
 
 
 def _retexture_photo(settings, obj, use_panel_photo: bool) -> tuple[Path | None, bool]:
@@ -219,7 +264,12 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
 
         settings = context.scene.digitize
         obj = _selected_mesh(context)
-        photo, from_panel = _retexture_photo(settings, obj, self.use_panel_photo)
+        try:
+            photo, from_panel = _retexture_photo(settings, obj, self.use_panel_photo)
+            options = _options(settings, prefs.get_prefs())
+            root = jobs_root()
+        except BlendPathError as e:
+            return _fail(self, self.wait, str(e))
         if photo is None:
             return _fail(self, self.wait, "Choose the person's photo first (the texture comes from it)")
         if not photo.is_file():
@@ -238,13 +288,20 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         vertices, triangles, corner_uv = mesh_data.world_triangles(obj, context.evaluated_depsgraph_get())
         if len(triangles) == 0:
             return _fail(self, self.wait, f"{obj.name} has no faces")
-        job_dir = _new_job_dir(obj.name)
-        inputs = job_dir / "input"
-        obj_io.write_obj(inputs / "mesh.obj", vertices, triangles, corner_uv,
-                         header=f"{obj.name} from Blender; world frame: metres, Z up, facing -Y")
-        cameras, _ = maps_render.render_view_set(vertices, triangles, corner_uv, inputs / "maps")
+        try:
+            folder = job_folders.JobFolder.create(root, obj.name)
+        except OSError as e:
+            return _fail(self, self.wait, f"Cannot make a job folder: {e}")
+        inputs = folder.path / "input"
+        try:
+            obj_io.write_obj(inputs / "mesh.obj", vertices, triangles, corner_uv,
+                             header=f"{obj.name} from Blender; world frame: metres, Z up, facing -Y")
+            cameras, _ = maps_render.render_view_set(vertices, triangles, corner_uv, inputs / "maps")
+        except BaseException:
+            _discard(folder)
+            raise
         job_json = {"command": "retexture", "photo": str(photo), "mesh": "input/mesh.obj",
-                    "maps": "input/maps", "cameras": cameras, "options": _options(settings, prefs.get_prefs())}
+                    "maps": "input/maps", "cameras": cameras, "options": options}
         # The object is found again by its session_uid, not its name: the artist may rename it meanwhile.
         uid, name, from_photo = obj.session_uid, obj.name, _photo_words(photo, from_panel)
 
@@ -259,7 +316,7 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
             scene_result.apply_texture(target, files.texture, f"{target.name}_texture")
             return f"Re-textured {target.name} from {from_photo}"
 
-        return _launch(self, context, self.wait, job_dir, job_json, "retexture", f"{name} from {from_photo}",
+        return _launch(self, context, self.wait, folder, job_json, "retexture", f"{name} from {from_photo}",
                        finish, "Re-texture selected mesh")
 
 
@@ -286,7 +343,7 @@ class DIGITIZE_OT_export(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     format: EnumProperty(name="Format", items=FORMATS, default="GLB")
-    filepath: StringProperty(name="File Path", subtype="FILE_PATH", default="", options={"SKIP_SAVE"})
+    filepath: StringProperty(name="File Path", subtype="FILE_PATH", default="", options={"SKIP_SAVE", *PATH_OPTIONS})
     filter_glob: StringProperty(default="*.glb;*.fbx", options={"HIDDEN"})
 
     @classmethod
@@ -309,10 +366,14 @@ class DIGITIZE_OT_export(bpy.types.Operator):
         if obj is None:
             self.report({"ERROR"}, "Nothing to export: select a mesh, or digitize one first")
             return {"CANCELLED"}
-        if not self.filepath:
+        try:
+            path = absolute(self.filepath, "The export path")
+        except BlendPathError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        if path is None:
             self.report({"ERROR"}, "No file path given")
             return {"CANCELLED"}
-        path = Path(bpy.path.abspath(self.filepath))
         suffix = "." + self.format.lower()
         if path.suffix.lower() != suffix:
             path = path.with_suffix(suffix)

@@ -11,9 +11,11 @@ import time
 from types import SimpleNamespace
 
 import bpy
-from bpy.props import EnumProperty, FloatProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from . import job_client, paths
+from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
+from .online import offline_reason, why_offline
 
 PRESET_ITEMS = (
     ("fast", "Fast", "Quick preview-quality result"),
@@ -30,7 +32,7 @@ INSTALL_LINES = 12
 # Fallback values when no preferences entry exists (e.g. registered from a script before the
 # add-on entry was created).
 DEFAULTS = SimpleNamespace(backend_python="", device="auto", models_dir="", default_preset="fast",
-                           default_height_m=DEFAULT_HEIGHT_M, jobs_dir="")
+                           default_height_m=DEFAULT_HEIGHT_M, jobs_dir="", keep_job_folders=False)
 
 
 class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
@@ -42,6 +44,7 @@ class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
         "Empty: found automatically",
         subtype="FILE_PATH",
         default="",
+        options=PATH_OPTIONS,
     )
     device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto",
                          description="Where the backend runs its models")
@@ -51,6 +54,7 @@ class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
         "button fills it). Empty: the backend's default, ~/.cache/photo-digitize/models",
         subtype="DIR_PATH",
         default="",
+        options=PATH_OPTIONS,
     )
     default_preset: EnumProperty(name="Default Preset", items=PRESET_ITEMS, default="fast",
                                  description="Preset of scenes that did not choose one")
@@ -63,6 +67,13 @@ class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
         "folder, or the system's temporary folder when running from a checkout",
         subtype="DIR_PATH",
         default="",
+        options=PATH_OPTIONS,
+    )
+    keep_job_folders: BoolProperty(
+        name="Keep Job Folders",
+        description="Keep each ended job's folder whole (inputs, log, the full result) to inspect it or report a "
+        "problem. Off: only the files the open file still uses are kept. Clean Up Old Jobs frees them either way",
+        default=False,
     )
 
     def draw(self, context):
@@ -82,6 +93,9 @@ class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
         op.models = True
         if target is not None:
             col.label(text=f"Environment: {target}")
+        offline = offline_reason()
+        if offline:
+            col.label(text=offline, icon="INFO")
         if INSTALLER.lines:
             box = col.box()
             for line in INSTALLER.lines:
@@ -90,6 +104,10 @@ class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
         col.prop(self, "device")
         col.prop(self, "models_dir")
         col.prop(self, "jobs_dir")
+        col.prop(self, "keep_job_folders")
+        from .cleanup_ops import DIGITIZE_OT_clean_jobs, button_text  # registered after the preferences
+
+        col.operator(DIGITIZE_OT_clean_jobs.bl_idname, text=button_text(), icon="TRASH")
         col.prop(self, "default_preset")
         col.prop(self, "default_height_m")
 
@@ -102,12 +120,25 @@ def get_prefs():
 
 
 def backend_python() -> str:
-    """The preferences' backend Python, else the auto-found one, else '' (nothing installed)."""
-    value = get_prefs().backend_python
-    if value:
-        return bpy.path.abspath(value)
+    """The preferences' backend Python, else the auto-found one, else '' (nothing installed).
+
+    Like every path setting below: BlendPathError for a "//" path while the open file is unsaved.
+    """
+    value = absolute(get_prefs().backend_python, "Backend Python (preferences)")
+    if value is not None:
+        return str(value)
     found = paths.default_backend_python()
     return str(found) if found else ""
+
+
+def models_dir():
+    """The preferences' Models Folder, or None (the backend's default)."""
+    return absolute(get_prefs().models_dir, "Models Folder (preferences)")
+
+
+def jobs_dir():
+    """The preferences' Jobs Folder, or None (paths.jobs_root's default)."""
+    return absolute(get_prefs().jobs_dir, "Jobs Folder (preferences)")
 
 
 # --- the install button -------------------------------------------------------------------
@@ -188,21 +219,32 @@ class DIGITIZE_OT_install_backend(bpy.types.Operator):
                                    description="Also download the model weights (install_deps.py --models; "
                                    "needs the network)")
 
+    def _refuse(self, message: str):
+        """One line in the preferences' box and the report; scripts (wait=True) get {'CANCELLED'}, no exception."""
+        INSTALLER.lines = [message]
+        self.report({"WARNING"} if self.wait else {"ERROR"}, message)
+        return {"CANCELLED"}
+
     def execute(self, context):
         if INSTALLER.running:
             self.report({"WARNING"}, "The installer is already running")
             return {"CANCELLED"}
+        # Both buttons download (packages from PyPI, or the model weights): Blender's online rule first.
+        offline = why_offline("Download Models" if self.models else "Install / Update Backend")
+        if offline:
+            return self._refuse(offline)
         root = paths.backend_root()
         venv = paths.install_venv_dir()
         if root is None or venv is None:
-            self.report({"ERROR"}, "install_deps.py was not found next to the add-on")
-            return {"CANCELLED"}
+            return self._refuse("install_deps.py was not found next to the add-on")
         try:
-            models_dir = bpy.path.abspath(get_prefs().models_dir) if get_prefs().models_dir else ""
-            INSTALLER.start(root, venv, timer=not self.wait, models=self.models, models_dir=models_dir)
+            folder = models_dir()
+            INSTALLER.start(root, venv, timer=not self.wait, models=self.models,
+                            models_dir=str(folder) if folder else "")
+        except BlendPathError as e:
+            return self._refuse(str(e))
         except OSError as e:
-            self.report({"ERROR"}, f"Cannot start the installer: {e}")
-            return {"CANCELLED"}
+            return self._refuse(f"Cannot start the installer: {e}")
         if self.wait:
             INSTALLER.process.wait()
             INSTALLER.tick()

@@ -4,11 +4,11 @@ Preset and height follow the preferences' defaults until a scene sets its own va
 The status lives on the window manager, so it is never saved with the .blend nor undone.
 """
 
-from pathlib import Path
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
 from .prefs import PRESET_ITEMS, get_prefs
 
 _PRESET_IDS = [item[0] for item in PRESET_ITEMS]
@@ -33,11 +33,14 @@ def _set_height(self, value):
 
 def load_photo_preview(settings) -> None:
     """Load the photo as an image datablock (once per file) for the panel's thumbnail."""
-    path = bpy.path.abspath(settings.photo_path) if settings.photo_path else ""
+    try:
+        path = absolute(settings.photo_path, "The photo path")
+    except BlendPathError:  # "//" in an unsaved file: Digitize says why; no thumbnail meanwhile
+        path = None
     image = None
-    if path and Path(path).is_file():
+    if path is not None and path.is_file():
         try:
-            image = bpy.data.images.load(path, check_existing=True)
+            image = bpy.data.images.load(str(path), check_existing=True)
         except RuntimeError:  # not an image Blender can read; the backend will say why
             image = None
     if image is not None and not bpy.app.background:
@@ -55,9 +58,10 @@ class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
 
     photo_path: StringProperty(
         name="Photo",
-        description="Photo of one person to digitize",
+        description="Photo of one person to digitize (// paths are relative to the .blend file)",
         subtype="FILE_PATH",
         default="",
+        options=PATH_OPTIONS,
         update=_photo_update,
     )
     photo_image: PointerProperty(

@@ -2,7 +2,7 @@
 
 import bpy
 
-from . import job_runner
+from . import cleanup_ops, job_runner
 from .operators import (
     DIGITIZE_OT_cancel,
     DIGITIZE_OT_export,
@@ -82,6 +82,7 @@ class VIEW3D_PT_photo_digitize_advanced(bpy.types.Panel):
         layout.use_property_decorate = False
         layout.prop(context.scene.digitize, "fusion_iterations")
         layout.operator(DIGITIZE_OT_open_job_folder.bl_idname, icon="FILE_FOLDER")
+        layout.operator(cleanup_ops.DIGITIZE_OT_clean_jobs.bl_idname, text=cleanup_ops.button_text(), icon="TRASH")
 
 
 classes = (VIEW3D_PT_photo_digitize, VIEW3D_PT_photo_digitize_advanced)

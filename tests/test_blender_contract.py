@@ -69,6 +69,8 @@ import numpy as np  # bundled with Blender
 import blender_addon
 
 blender_addon.register()
+# Documented: keep the job's folder whole (the test compares the scene with the job's out/).
+bpy.context.preferences.addons["blender_addon"].preferences.keep_job_folders = True
 report = {}
 try:
     scene = bpy.context.scene

@@ -54,6 +54,7 @@ atexit.register(lambda: blender_addon.unregister() if hasattr(bpy.types.Scene, "
 prefs = bpy.context.preferences.addons["blender_addon"].preferences
 prefs.backend_python = sys.executable  # the venv's python is also the backend's
 prefs.jobs_dir = str(out / "jobs")
+prefs.keep_job_folders = True  # these tests read the job's inputs and out/ afterwards
 scene = bpy.context.scene
 
 def snapshot():

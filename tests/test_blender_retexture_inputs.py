@@ -29,6 +29,7 @@ out = Path(sys.argv[1])
 prefs = bpy.context.preferences.addons["blender_addon"].preferences
 prefs.backend_python = sys.argv[2]
 prefs.jobs_dir = str(out / "jobs")
+prefs.keep_job_folders = True  # these tests read the job's inputs and out/ afterwards
 report = {}
 scene = bpy.context.scene
 scene.digitize.photo_path = sys.argv[3]

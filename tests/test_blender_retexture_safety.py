@@ -50,6 +50,7 @@ green_png, digitized_photo, panel_photo = sys.argv[3], sys.argv[4], sys.argv[5]
 prefs = bpy.context.preferences.addons["blender_addon"].preferences
 prefs.backend_python = sys.argv[2]
 prefs.jobs_dir = str(out / "jobs")
+prefs.keep_job_folders = True  # retexture() reads what the job was asked (job.json) afterwards
 scene = bpy.context.scene
 scene.digitize.photo_path = panel_photo
 report = {}

@@ -113,6 +113,43 @@ def test_back_view_has_hair_not_a_face(figure, gt_views):
     assert np.abs(image[head_px].mean(axis=0) - back_gt[head_px].mean(axis=0)).max() < 0.15
 
 
+def test_long_hair_in_the_photo_hangs_down_the_back(figure, gt_views):
+    """Hair the photo shows below the chin (over the shoulders) goes down the back of the neck and the
+    upper back as far, with the hair's width; short hair ends at the nape."""
+    front_maps, front_img = gt_views[0]
+    cam = front_maps.camera
+    photo = (front_img * 255).astype(np.uint8)
+    short = find_head(photo, front_maps.mask, cam, figure.height_m, None)
+    assert short.hair_end_z is None
+
+    hair = np.asarray(figure.palette["hair"])
+    (crown_u, crown_v), (chin_u, chin_v) = cam.project(np.array([[short.centre_x, 0.0, figure.height_m],
+                                                                  [short.centre_x, 0.0, short.chin_z]]))[0]
+    head_px = chin_v - crown_v
+    long_photo, long_mask = photo.copy(), front_maps.mask.copy()
+    rows = slice(int(crown_v + 0.3 * head_px), int(chin_v + 1.0 * head_px))
+    for side in (-1, 1):  # two locks of hair from the temples down over the shoulders
+        cols = slice(*sorted((int(crown_u + side * 0.3 * head_px), int(crown_u + side * 0.55 * head_px))))
+        long_photo[rows, cols] = (hair * 255).astype(np.uint8)
+        long_mask[rows, cols] = True
+    head = find_head(long_photo, long_mask, cam, figure.height_m, None)
+    end_z = cam.rays(np.array([[crown_u, rows.stop]]))[0][0, 2]  # orthographic: the row's height
+    assert abs(head.hair_end_z - end_z) < 0.02
+    assert head.hair_half_width_m > short.half_width_m
+
+    back_maps, _ = gt_views[180]
+    image, _, _ = classical_back_view(back_maps, long_photo, long_mask, cam, head)
+    p = back_maps.position
+    on_axis = back_maps.mask & (np.abs(p[..., 0] - head.centre_x) < 0.5 * head.hair_half_width_m)
+    neck_and_back = on_axis & (p[..., 2] < head.chin_z - 0.02) & (p[..., 2] > head.hair_end_z + 0.02)
+    below = on_axis & (p[..., 2] < head.hair_end_z - 0.05)
+    assert neck_and_back.sum() > 50 and below.sum() > 50
+    assert np.mean(np.abs(image[neck_and_back] - hair).max(axis=1) < 0.05) > 0.95
+    assert np.mean(np.abs(image[below] - hair).max(axis=1) < 0.05) < 0.05
+    short_image, _, _ = classical_back_view(back_maps, photo, front_maps.mask, cam, short)
+    assert np.mean(np.abs(short_image[neck_and_back] - hair).max(axis=1) < 0.05) < 0.05
+
+
 @pytest.mark.parametrize("az,word", [(0, "front"), (45, "left"), (-45, "right"), (90, "side"), (-90, "side"),
                                      (135, "back"), (-135, "back"), (180, "back")])
 def test_view_words(az, word):
@@ -147,25 +184,55 @@ def test_classical_inpainter_continues_stripes_from_the_same_height():
 
 
 def test_front_only_details_finds_a_badge_not_the_stripes():
-    from backend.synthesis.back_view import LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER, front_only_details
+    from backend.synthesis.front_details import front_only_details
 
     truth, _, _ = striped_surface(120, 120)
     rgb = (truth * 255).astype(np.uint8)
     rgb[40:56, 30:46] = [250, 220, 40]  # a yellow badge on the chest
     known = np.ones(rgb.shape[:2], bool)
-    landmarks = np.zeros((33, 3))
-    for joint, (u, v) in {LEFT_SHOULDER: (100, 10), RIGHT_SHOULDER: (10, 10), LEFT_HIP: (100, 110),
-                          RIGHT_HIP: (10, 110)}.items():
-        landmarks[joint] = (u, v, 0.99)
-    details = front_only_details(rgb, known, landmarks)
+    details = front_only_details(rgb, known, torso_landmarks())
     assert details[40:56, 30:46].all()
     assert not details[:, 60:].any() and not details[70:].any()  # stripes elsewhere are kept
     assert not front_only_details(rgb, known, None).any()  # no pose, no guess
 
 
+def torso_landmarks(shoulders=((100, 10), (10, 10)), hips=((100, 110), (10, 110))) -> np.ndarray:
+    """MediaPipe-shaped landmarks with only the shoulders and hips, confident."""
+    from backend.synthesis.front_details import LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER
+
+    landmarks = np.zeros((33, 3))
+    for joint, (u, v) in zip((LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP), (*shoulders, *hips), strict=True):
+        landmarks[joint] = (u, v, 0.99)
+    return landmarks
+
+
+def test_closures_find_a_tie_down_the_middle_not_vertical_stripes_or_the_legs_gap():
+    """A tie on a striped shirt is front-only; a pattern of vertical stripes runs round; the dark gap
+    between the legs starts at the crotch, not at the collar, and is not a closure."""
+    from backend.synthesis.front_details import closure_details
+
+    truth, _, _ = striped_surface(200, 120)
+    rgb = (truth * 255).astype(np.uint8)
+    known = np.ones(rgb.shape[:2], bool)
+    landmarks = torso_landmarks()
+    tie = rgb.copy()
+    tie[12:100, 50:60] = [200, 30, 40]
+    found = closure_details(tie, known, landmarks)
+    assert found[12:100, 50:60].mean() > 0.95
+    assert not found[:, :44].any() and not found[:, 66:].any()
+    assert not closure_details(rgb, known, landmarks).any()  # the stripes alone
+    legs = rgb.copy()
+    legs[115:, 52:58] = 20  # shadow between the legs, below the hips
+    assert not closure_details(legs, known, landmarks).any()
+    pinstripes = rgb.copy()
+    pinstripes[12:100, 46:64:6] = [250, 250, 250]  # four thin vertical stripes in the middle
+    assert not closure_details(pinstripes, known, landmarks).any()
+    assert not closure_details(tie, known, None).any()  # no pose, no guess
+
+
 def test_back_view_leaves_the_front_badge_out(figure, gt_views):
     """The figure's chest badge is on its front only: the back view made from the front must not show it."""
-    from backend.synthesis.back_view import LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER, front_only_details
+    from backend.synthesis.front_details import LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER, front_only_details
 
     front_maps, front_img = gt_views[0]
     cam = front_maps.camera

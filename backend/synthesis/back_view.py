@@ -4,9 +4,9 @@ Each back pixel is a point on the body's back; it takes the photo's colour at th
 height and the same side of the body (the front seen through the back: clothes usually
 look alike front and back). The head is the exception: the back of a head shows hair, not
 a face, so above the chin every pixel of the head gets the colour of the photo's hair (the
-top of the head). Prints, badges, buttons and a hand across the belly are front-only too:
-on the torso, small patches that stand out from their row's colour are left out, and the
-inpainter fills their place from the same height (stripes and hems run on round the back).
+top of the head). Prints, badges, ties and zips are front-only too: front_details.py finds
+them, the back view leaves them out and the inpainter fills their place from the same height
+(stripes and hems run on round the back).
 A learned back-view model can replace this behind the same call.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -25,14 +24,15 @@ from .limbs import LIMBS, LimbSource
 # MediaPipe pose landmark indices (nose, eyes, ears, mouth corners).
 FACE_LANDMARKS = list(range(11))
 LEFT_EAR, RIGHT_EAR, MOUTH_LEFT, MOUTH_RIGHT, LEFT_EYE, RIGHT_EYE = 7, 8, 9, 10, 2, 5
-LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
-# A torso pixel is a front-only detail when it differs from its row's median colour by this
-# much (0-1 scale) and belongs to a patch smaller than DETAIL_MAX_SHARE of the torso's
-# height and width (a long band is a garment's structure, not a print).
-DETAIL_COLOUR_STEP = 0.12
-DETAIL_MAX_SHARE = 0.5
 # Without landmarks: the chin sits at about 87 % of the body's height (a head is ~1/7.5 of it).
 CHIN_FRACTION = 0.87
+# Hair that hangs below the chin in the photo (beside the neck, over the shoulders) hangs down the
+# back as far: pixels this close to the hair's colour (any channel, 0-1), joined to the top of the
+# head, within this many head half-widths of its centre, and no lower than this many head heights
+# below the chin (a dark top the colour of dark hair must not turn the whole back into hair).
+HAIR_COLOUR_STEP = 0.12
+HAIR_MAX_HALF_WIDTHS = 2.5
+HAIR_MAX_HEAD_HEIGHTS = 2.0
 
 
 @dataclass
@@ -42,6 +42,18 @@ class HeadRegion:
     centre_x: float  # world x of the head's centre
     hair_colour: np.ndarray  # (3,) float in [0, 1]
     from_landmarks: bool
+    # Long hair: down the back to hair_end_z, hair_half_width_m either side of centre_x. Short hair
+    # (or none seen below the chin): the hairline at the nape, hair_end_z = chin_z.
+    hair_end_z: float | None = None
+    hair_half_width_m: float = 0.0
+
+    def in_hair(self, points: np.ndarray) -> np.ndarray:
+        """(N,) bool: world points the back of the head's hair (or long hair down the back) covers."""
+        off_centre = np.abs(points[:, 0] - self.centre_x)
+        head = (points[:, 2] > self.chin_z) & (off_centre < self.half_width_m)
+        if self.hair_end_z is None or self.hair_end_z >= self.chin_z:
+            return head
+        return head | ((points[:, 2] > self.hair_end_z) & (off_centre < self.hair_half_width_m))
 
 
 def unproject_to_middle(camera: Camera, uv: np.ndarray) -> np.ndarray:
@@ -84,7 +96,40 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
     sel = (rows < hair_v) & (np.abs(cols + 0.5 - centre_u) < half_u)
     hair = np.median(photo_rgb[rows[sel], cols[sel]].astype(np.float64), axis=0) / 255.0 if sel.any() \
         else np.array([0.2, 0.15, 0.1])
-    return HeadRegion(float(chin_z), float(half_width), float(centre[0, 0]), hair, bool(have))
+    head = HeadRegion(float(chin_z), float(half_width), float(centre[0, 0]), hair, bool(have))
+    if sel.any():
+        hanging = hanging_hair(photo_rgb, photo_mask, hair, crown_v=hair_v, chin_v=chin_v, centre_u=centre_u,
+                               half_u=half_u, lowest_v=chin_v + HAIR_MAX_HEAD_HEIGHTS * max(chin_v - top_v, 4))
+        if hanging is not None:
+            end_v, hair_half_u = hanging
+            ends = unproject_to_middle(camera, [[centre_u, end_v], [centre_u + hair_half_u, end_v]])
+            head.hair_end_z = float(ends[0, 2])
+            head.hair_half_width_m = float(abs(ends[1, 0] - ends[0, 0]))
+    return head
+
+
+def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray, *, crown_v: float, chin_v: float,
+                 centre_u: float, half_u: float, lowest_v: float) -> tuple[float, float] | None:
+    """(row where the hair ends, half-width in pixels) of hair hanging below the chin, or None.
+
+    Hair is what has the crown's colour and joins the crown: hair over the shoulders does, a dark
+    shirt below a bare neck does not."""
+    h, w = photo_mask.shape
+    top, bottom = 0, int(min(max(lowest_v, chin_v), h - 1)) + 1
+    near = np.abs(np.arange(w) + 0.5 - centre_u) < HAIR_MAX_HALF_WIDTHS * half_u
+    hairlike = photo_mask[top:bottom] & near[None, :]
+    hairlike &= np.abs(photo_rgb[top:bottom].astype(np.float32) / 255.0 - hair).max(axis=2) < HAIR_COLOUR_STEP
+    labels, _ = ndimage.label(hairlike)
+    crown = labels[: max(int(crown_v), 1)]
+    joined = np.isin(labels, np.unique(crown[crown > 0]))
+    below = joined[int(np.ceil(chin_v)):]
+    if not below.any():
+        return None
+    rows, cols = np.nonzero(below)
+    if len(rows) < 0.5 * half_u:  # a few strands or stray pixels: not hair worth painting down the back
+        return None
+    end_v = np.ceil(chin_v) + rows.max() + 1.0
+    return float(end_v), float(np.percentile(np.abs(cols + 0.5 - centre_u), 95))
 
 
 def sample_row_of_height(camera: Camera, z: float) -> float:
@@ -112,9 +157,10 @@ def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.n
     ok = (den > 0.5) & found
     colours = np.where(ok[:, None], num / np.maximum(den, 1e-6)[:, None], 0.0)
 
-    in_head = (pts[:, 2] > head.chin_z) & (np.abs(pts[:, 0] - head.centre_x) < head.half_width_m)
-    if limbs is not None:  # a hand raised beside the head stays a hand
-        in_head &= point_limbs == LIMBS.index("head")
+    in_head = head.in_hair(pts)
+    if limbs is not None:  # a hand raised beside the head stays a hand; long hair covers the neck and back
+        neck_or_back = (point_limbs == LIMBS.index("torso")) & (pts[:, 2] <= head.chin_z)
+        in_head &= (point_limbs == LIMBS.index("head")) | neck_or_back
     colours[in_head] = head.hair_colour
     ok |= in_head
 
@@ -131,40 +177,3 @@ def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.n
     edge = ndimage.binary_dilation(head_px, iterations=2) & ~ndimage.binary_erosion(head_px, iterations=2)
     image[edge & filled] = blurred[edge & filled]
     return image, filled, head_px
-
-
-def torso_polygon_mask(shape: tuple[int, int], landmarks_working: np.ndarray | None) -> np.ndarray | None:
-    """Pixels between the pose's shoulders and hips, or None without confident landmarks."""
-    joints = [LEFT_SHOULDER, RIGHT_SHOULDER, RIGHT_HIP, LEFT_HIP]
-    if landmarks_working is None or not np.all(landmarks_working[joints, 2] > 0.3):
-        return None
-    out = np.zeros(shape, np.uint8)
-    cv2.fillPoly(out, [np.round(landmarks_working[joints, :2]).astype(np.int32)], 1)
-    return out.astype(bool)
-
-
-def front_only_details(rgb: np.ndarray, known: np.ndarray, landmarks_working: np.ndarray | None) -> np.ndarray:
-    """(H, W) bool: torso pixels of the photo that the back of the clothes will not show."""
-    details = np.zeros(known.shape, bool)
-    torso = torso_polygon_mask(known.shape, landmarks_working)
-    if torso is None:
-        return details
-    torso &= known
-    rows = np.nonzero(torso.any(axis=1))[0]
-    if len(rows) < 4:
-        return details
-    colours = rgb.astype(np.float32) / 255.0
-    deviant = np.zeros_like(details)
-    for r in rows:
-        cols = np.nonzero(torso[r])[0]
-        step = np.abs(colours[r, cols] - np.median(colours[r, cols], axis=0)).max(axis=1)
-        deviant[r, cols] = step > DETAIL_COLOUR_STEP
-    torso_h = np.ptp(rows) + 1
-    torso_w = np.ptp(np.nonzero(torso.any(axis=0))[0]) + 1
-    labels, n = ndimage.label(deviant)
-    for i, box in enumerate(ndimage.find_objects(labels), start=1):
-        h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
-        if h < DETAIL_MAX_SHARE * torso_h and w < DETAIL_MAX_SHARE * torso_w:
-            details[box] |= labels[box] == i
-    # A ring of blended pixels surrounds a print: leave it out too.
-    return ndimage.binary_dilation(details, iterations=2) & torso

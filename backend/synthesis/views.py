@@ -8,7 +8,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..raster import ViewMaps
-from .back_view import HeadRegion, classical_back_view, find_head, front_only_details
+from .back_view import HeadRegion, classical_back_view, find_head
+from .front_details import front_only_details
 from .inpaint import ClassicalInpainter, Inpainter, InpaintRequest
 from .limbs import LimbSource
 from .multiview import BACK_TRUST, PHOTO_TRUST, SynthesizedView, finish_view

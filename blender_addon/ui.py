@@ -5,6 +5,7 @@ import textwrap
 import bpy
 
 from . import cleanup_ops, job_runner, model_files, prefs
+from .blend_paths import BlendPathError
 from .installer import MODELS_DOWNLOAD_SIZE
 from .operators import (
     DIGITIZE_OT_cancel,
@@ -83,7 +84,7 @@ class VIEW3D_PT_photo_digitize(bpy.types.Panel):
         # The prompt only steers the diffusion models: without them it would do nothing, silently.
         try:
             models_dir = prefs.models_dir()
-        except Exception:  # a "//" Models Folder in an unsaved file: Digitize says why
+        except BlendPathError:  # a "//" Models Folder in an unsaved file: Digitize says why
             models_dir = None
         has_models = model_files.diffusion_models_present(models_dir)
         row = col.row()

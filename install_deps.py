@@ -186,7 +186,7 @@ def download_models(python: Path, roles: str, models_dir: Path | None) -> None:
     cmd = [str(python), "-m", "backend.models.download", "--roles", roles]
     if models_dir is not None:
         cmd += ["--models-dir", str(models_dir.expanduser().resolve())]
-    say("downloading the models at their pinned commits, every file checked (first time: about 3 GB; later runs "
+    say("downloading the models at their pinned commits, every file checked (first time: about 3.1 GB; later runs "
         "skip what is there)")
     env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     r = subprocess.run(cmd, cwd=HERE, env=env)

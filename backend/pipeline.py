@@ -111,7 +111,7 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
         seg = segment_person(photo, method=options.segmenter)
         working = crop_to_working(photo, seg.mask, resolution=options.working_resolution)
     for note in seg.notes:
-        progress.warning(note) if seg.method == "grabcut" else progress.emit("log", note)
+        progress.warning(note, code="segmenter_missing") if seg.method == "grabcut" else progress.emit("log", note)
 
     with progress.stage("shape", 2, total, "fitting the body to the pose and dressing it"):
         # A user's mesh, else the fitted body, else the outline's shape (backend/shape/choose.py).
@@ -130,7 +130,7 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
     if shape.fallback_why:  # weights there but failing: a warning; simply absent: a log line (and `fallbacks`)
         progress.warning(shape.fallback_why) if shape.fallback_failed else progress.emit("log", shape.fallback_why)
     for note in getattr(getattr(shape, "frame", None), "notes", ()):  # a user's mesh converted from cm, mm or Y-up
-        progress.warning(note)
+        progress.warning(note, code="mesh_converted")
 
     if options.keep_mesh_uvs and shape.mesh.has_uv:
         atlas = UVAtlas(shape.mesh, PaddingPlan.for_resolution(options.texture_resolution), charts=0, utilization=0.0)
@@ -313,7 +313,7 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
             if rig is not None:
                 write_json(tmp / "rig.json", rig_json(rig))
             elif options.rig != "none":
-                progress.warning(rig_entry["why"])
+                progress.warning(rig_entry["why"], code="no_rig")
             # The GLB goes last: its presence means the rest is there too.
             write_glb(body.mesh, fused.texture, tmp / "avatar.glb", rig=rig)
 

@@ -39,5 +39,7 @@ class Progress:
         self.emit("progress", f"[{index}/{total}] {what}: done in {self.timings[name]:.1f} s",
                   stage=name, seconds=self.timings[name], fraction=index / total)
 
-    def warning(self, message: str) -> None:
-        self.emit("warning", message)
+    def warning(self, message: str, code: str | None = None) -> None:
+        """A fallback the user should hear about; `code` (or a Note's own) lets programs use their own words."""
+        code = code or getattr(message, "code", None)
+        self.emit("warning", message, **({"code": code} if code else {}))

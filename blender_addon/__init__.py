@@ -7,7 +7,8 @@ tools/build_extension.py) and imported straight from the repository
 the separate backend process (job_client.py). See docs/blender_addon.md.
 
 Modules, one job each:
-    prefs.py         add-on preferences, the backend installer button
+    prefs.py         add-on preferences, the installer buttons and their progress
+    installer.py     install_deps.py as a subprocess: progress, Cancel (no bpy)
     props.py         Scene.digitize settings, WindowManager.digitize_job status
     job_client.py    the backend subprocess and its JSON-line events (no bpy)
     job_runner.py    following a job with a timer (or blocking), cancel, finishing
@@ -24,13 +25,17 @@ Modules, one job each:
     obj_io.py        OBJ read/write (no bpy);  exr.py: EXR reader (no bpy)
     cameras.py       the backend's view set and camera conversion (no bpy)
     paths.py         where the backend, its environment and the job folders are
-    ui.py            the sidebar panel
+    progress_words.py, warning_words.py, result_words.py   the backend's progress, warnings and result
+                     in an artist's words (no bpy)
+    input_checks.py  bad input (Backend Python, photo, export path) in one line each (no bpy)
+    model_files.py   whether the diffusion models are on disk (no bpy)
+    ui.py            the sidebar panel;  status_bar.py: progress in Blender's status bar
 """
 
 import bpy
 from bpy.app.handlers import persistent
 
-from . import cleanup_ops, job_runner, operators, prefs, props, ui
+from . import cleanup_ops, job_runner, operators, prefs, props, status_bar, ui
 
 # The single registration list: order matters (the panel uses the property groups).
 classes = (*prefs.classes, *props.classes, *operators.classes, *cleanup_ops.classes, *ui.classes)
@@ -60,6 +65,7 @@ def _on_load_pre(*_args):
 def register():
     _register_classes()
     props.register()
+    status_bar.register()
     _ensure_prefs_entry()
     if _on_load_pre not in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.append(_on_load_pre)
@@ -76,5 +82,6 @@ def unregister():
         if addon is not None:
             bpy.context.preferences.addons.remove(addon)
         _added_prefs_entry = False
+    status_bar.unregister()
     props.unregister()
     _unregister_classes()

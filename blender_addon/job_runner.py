@@ -2,7 +2,8 @@
 
 ``start`` launches the job (job_client.BackendProcess) and registers ``tick`` with
 ``bpy.app.timers``. Each tick drains the events that arrived (never waits on the pipes),
-updates ``WindowManager.digitize_job`` (stage, progress) and redraws the sidebar. When the
+updates ``WindowManager.digitize_job`` (stage, progress, and the artist's words for both and for
+the backend's warnings: progress_words.py, warning_words.py) and redraws the sidebar. When the
 process has exited, a worker thread reads the result files (NumPy only) and a later tick
 builds the Blender data, pushes an undo step and reports. ``run_blocking`` does the same in
 a loop for ``wait=True`` (scripts, background mode). ``cancel`` stops the process; nothing
@@ -26,7 +27,10 @@ from types import SimpleNamespace
 
 import bpy
 
+from . import input_checks
 from .job_client import BackendProcess
+from .progress_words import progress_words, stage_words
+from .warning_words import artist_notes
 
 TICK_S = 0.1
 MAX_EVENTS_PER_TICK = 200
@@ -51,7 +55,8 @@ class Job:
     fraction: float = 0.0
     message: str = ""
     error: str = ""
-    warnings: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # (code or None, the backend's text) of each warning event
+    notes: list = field(default_factory=list)  # warning_words.Note: the warnings in an artist's words
     started: float = field(default_factory=time.monotonic)
     tick_seconds: list = field(default_factory=list)
     finish_seconds: float = 0.0  # main-thread time spent building the result in Blender
@@ -89,6 +94,11 @@ def _publish(job: Job) -> None:
     status.stage = job.stage
     status.message = job.message
     status.progress = min(max(job.fraction, 0.0), 1.0)
+    if [(n.text, n.fix) for n in status.notes] != [(n.text, n.fix) for n in job.notes]:
+        status.notes.clear()
+        for note in job.notes:
+            item = status.notes.add()
+            item.text, item.fix = note.text, note.fix
     if job.state == "failed":
         status.last_error = job.error
     elif job.state == "running" and status.last_error:
@@ -100,7 +110,7 @@ def _redraw() -> None:
     wm = getattr(bpy.context, "window_manager", None)
     for window in getattr(wm, "windows", ()):
         for area in window.screen.areas:
-            if area.type == "VIEW_3D":
+            if area.type in ("VIEW_3D", "STATUSBAR"):
                 area.tag_redraw()
 
 
@@ -151,22 +161,21 @@ def handle_events(job: Job, events) -> None:
         if e.type == "stage":
             job.stage = str(d.get("stage", "")) or e.message
             job.stage_index, job.stage_total = int(d.get("index", 0) or 0), int(d.get("total", 0) or 0)
-            job.message = e.message
+            job.message = stage_words(job.kind, job.stage)
             if job.stage_total:
                 job.fraction = max(job.fraction, (job.stage_index - 1) / job.stage_total)
         elif e.type == "progress":
-            job.message = e.message.strip()
+            job.message = progress_words(job.kind, job.stage, d) or job.message
             if isinstance(d.get("fraction"), (int, float)):
                 job.fraction = max(job.fraction, float(d["fraction"]))
             elif job.stage_total and d.get("total"):
                 part = float(d.get("index", 0)) / float(d["total"])
                 job.fraction = max(job.fraction, (job.stage_index - 1 + part) / job.stage_total)
         elif e.type == "warning":
-            job.warnings.append(e.message)
+            job.warnings.append((d.get("code"), e.message))
+            job.notes = artist_notes(job.warnings)
         elif e.type == "error":
             job.error = e.message
-        elif e.type == "result":
-            job.message = e.message
 
 
 def _context_for(job: Job):
@@ -216,8 +225,12 @@ def _done(job: Job, message: str, push_undo: bool) -> None:
 
 def _process_exited(job: Job) -> None:
     proc = job.process
+    spoke = any(e.type not in ("text", "stderr") for e in proc.events)  # the backend always sends events
     if proc.cancelled:
         job.state, job.message = "cancelled", "Cancelled"
+    elif not spoke:  # another program, or a Python without the backend's packages: say so, not its traceback
+        last = next((line for line in reversed(proc.stderr_tail) if line.strip()), "")
+        job.state, job.error = "failed", input_checks.not_the_backend(proc.argv[0], last)
     elif proc.returncode != 0:
         job.state, job.error = "failed", proc.error_message()
     else:
@@ -264,6 +277,9 @@ def tick():
             report("ERROR", f"{job.kind.capitalize()} failed: {job.error}")
         elif job.state == "done":
             report("INFO", job.message)
+        if job.state in ("done", "failed"):
+            for note in job.notes:  # the Info log keeps them after the panel has moved on
+                report("WARNING", note.text)
     elapsed = time.perf_counter() - t0
     job.tick_seconds.append(elapsed)
     TICK_SECONDS.append(elapsed)

@@ -18,7 +18,7 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from . import job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
+from . import input_checks, job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
 from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
 
 
@@ -60,9 +60,9 @@ def _check_environment(op, wait):
     except BlendPathError as e:
         _fail(op, wait, str(e))
         return None
-    if not python or not Path(python).is_file():
-        _fail(op, wait, "No backend environment: set Backend Python in the add-on's preferences "
-                        "or press Install / Update Backend there")
+    problem = input_checks.backend_python_problem(python, chosen=bool(prefs.get_prefs().backend_python))
+    if problem:
+        _fail(op, wait, problem)
         return None
     root = paths.backend_root()
     if root is None:
@@ -130,9 +130,9 @@ def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: di
     job_runner.run_blocking(job)
     if job.state != "done":
         return _fail(op, wait, job.error or job.message or "the job did not finish")
-    for warning in job.warnings:
-        print(f"photo_digitize: backend warning: {warning}")
     op.report({"INFO"}, job.message)
+    for note in job.notes:  # the backend's warnings, in an artist's words (warning_words.py)
+        op.report({"WARNING"}, note.text)
     return {"FINISHED"}
 
 
@@ -171,8 +171,9 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
             photo = _photo(settings)
             if photo is None:
                 return _fail(self, self.wait, "Choose a photo first")
-            if not photo.is_file():
-                return _fail(self, self.wait, f"Photo not found: {photo}")
+            problem = input_checks.photo_problem(photo)
+            if problem:
+                return _fail(self, self.wait, problem)
             # The photo stays where it is (absolute path): the backend's messages then name the user's file.
             job_json = {"command": "digitize", "photo": str(photo),
                         "options": {**_options(settings, prefs.get_prefs()), "rig": settings.rig}}
@@ -272,11 +273,12 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
             return _fail(self, self.wait, str(e))
         if photo is None:
             return _fail(self, self.wait, "Choose the person's photo first (the texture comes from it)")
-        if not photo.is_file():
-            if from_panel:
-                return _fail(self, self.wait, f"Photo not found: {photo}")
-            return _fail(self, self.wait, f"The photo {obj.name} was digitized from is not found ({photo}): "
-                                          "choose it in the panel and tick Use Panel Photo")
+        problem = input_checks.photo_problem(photo, "The photo" if from_panel else
+                                             f"The photo {obj.name} was digitized from")
+        if problem:
+            if not from_panel:
+                problem += ": choose it in the panel and tick Use Panel Photo"
+            return _fail(self, self.wait, problem)
         if _check_environment(self, self.wait) is None:
             return {"CANCELLED"}
         if not mesh_data.has_uvs(obj):
@@ -375,9 +377,12 @@ class DIGITIZE_OT_export(bpy.types.Operator):
             self.report({"ERROR"}, "No file path given")
             return {"CANCELLED"}
         suffix = "." + self.format.lower()
-        if path.suffix.lower() != suffix:
+        if path.suffix.lower() != suffix and not path.is_dir():
             path = path.with_suffix(suffix)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        problem = input_checks.export_problem(path)
+        if problem:
+            self.report({"ERROR"}, problem)
+            return {"CANCELLED"}
         try:
             _export(context, obj, path, self.format)
         except RuntimeError as e:

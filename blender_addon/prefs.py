@@ -2,19 +2,19 @@
 
 ``bl_idname`` is the package name, so the same class serves the installed extension
 (``bl_ext.<repo>.photo_digitize``) and a plain ``import blender_addon`` from a checkout.
-The install button runs ``install_deps.py --venv <folder>`` in a subprocess; a timer shows
-its output lines here and never blocks the UI.
+The install button runs ``install_deps.py --venv <folder>`` in a subprocess (installer.py); a
+timer shows its progress and output lines here and in the status bar, never blocking the UI,
+and Cancel stops it.
 """
 
-import sys
-import time
 from types import SimpleNamespace
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
-from . import job_client, paths
+from . import paths
 from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
+from .installer import MODELS_DOWNLOAD_SIZE, Installer
 from .online import offline_reason, why_offline
 
 PRESET_ITEMS = (
@@ -27,7 +27,6 @@ DEVICE_ITEMS = (
     ("cuda", "CUDA", "Run on the NVIDIA GPU (fails when there is none)"),
 )
 DEFAULT_HEIGHT_M = 1.7
-INSTALL_LINES = 12
 
 # Fallback values when no preferences entry exists (e.g. registered from a script before the
 # add-on entry was created).
@@ -87,15 +86,16 @@ class DIGITIZE_AP_preferences(bpy.types.AddonPreferences):
         row = col.row()
         row.enabled = not INSTALLER.running
         target = paths.install_venv_dir()
-        row.operator(DIGITIZE_OT_install_backend.bl_idname, icon="IMPORT",
-                     text="Installing..." if INSTALLER.running else "Install / Update Backend")
-        op = row.operator(DIGITIZE_OT_install_backend.bl_idname, icon="WORLD", text="Download Models (3 GB)")
+        row.operator(DIGITIZE_OT_install_backend.bl_idname, icon="IMPORT", text="Install / Update Backend")
+        op = row.operator(DIGITIZE_OT_install_backend.bl_idname, icon="WORLD",
+                          text=f"Download Models ({MODELS_DOWNLOAD_SIZE})")
         op.models = True
         if target is not None:
             col.label(text=f"Environment: {target}")
         offline = offline_reason()
         if offline:
             col.label(text=offline, icon="INFO")
+        draw_installer_progress(col)
         if INSTALLER.lines:
             box = col.box()
             for line in INSTALLER.lines:
@@ -144,60 +144,37 @@ def jobs_dir():
 # --- the install button -------------------------------------------------------------------
 
 
-class Installer:
-    """install_deps.py in a subprocess; a timer moves its output lines here."""
-
-    def __init__(self):
-        self.process = None
-        self.lines: list[str] = []
-        self.started = 0.0
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and not self.process.finished
+class TimedInstaller(Installer):
+    """The installer, followed by a Blender timer (``timer=False``: the caller waits, e.g. scripts)."""
 
     def start(self, root, venv, timer: bool = True, models: bool = False, models_dir: str = "") -> None:
-        argv = [sys.executable, "-u", str(root / "install_deps.py"), "--venv", str(venv)]
-        if models:
-            argv.append("--models")
-            if models_dir:
-                argv += ["--models-dir", models_dir]
-        self.lines = ["$ " + " ".join(argv[2:])]
-        self.started = time.monotonic()
-        self.process = job_client.BackendProcess(argv, cwd=root, env=job_client.backend_env()).start()
+        super().start(root, venv, models=models, models_dir=models_dir)
         if timer and not bpy.app.timers.is_registered(_install_tick):
             bpy.app.timers.register(_install_tick, first_interval=0.2)
 
-    def tick(self) -> bool:
-        """Take new lines; returns True while the process runs."""
-        if self.process is None:
-            return False
-        for event in self.process.poll(max_items=200):
-            if event.message.strip():
-                self.lines.append(event.message.strip()[:200])
-        del self.lines[:-INSTALL_LINES]
-        if self.process.finished:
-            code = self.process.returncode
-            took = time.monotonic() - self.started
-            self.lines.append(f"Done in {took:.0f} s" if code == 0 else
-                              f"Failed (exit code {code}): {self.process.error_message()}")
-            del self.lines[:-INSTALL_LINES]
-            return False
-        return True
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.running:
-            self.process.cancel(wait_s=0.5)
+INSTALLER = TimedInstaller()
 
 
-INSTALLER = Installer()
+def draw_installer_progress(layout) -> None:
+    """While the installer runs: what it does, a bar (when it can be measured) and Cancel."""
+    if not INSTALLER.running:
+        return
+    row = layout.row(align=True)
+    if INSTALLER.fraction is None:
+        row.label(text=INSTALLER.activity, icon="TIME")
+    else:
+        row.progress(factor=INSTALLER.fraction, type="BAR", text=INSTALLER.activity)
+    sub = row.row(align=True)
+    sub.enabled = not INSTALLER.stopping
+    sub.operator(DIGITIZE_OT_cancel_install.bl_idname, text="Cancel", icon="CANCEL")
 
 
 def _redraw_preferences():
     wm = getattr(bpy.context, "window_manager", None)
     for window in getattr(wm, "windows", ()):
         for area in window.screen.areas:
-            if area.type == "PREFERENCES":
+            if area.type in ("PREFERENCES", "STATUSBAR"):
                 area.tag_redraw()
 
 
@@ -251,11 +228,29 @@ class DIGITIZE_OT_install_backend(bpy.types.Operator):
             if INSTALLER.process.returncode != 0:
                 self.report({"WARNING"}, INSTALLER.lines[-1])
                 return {"CANCELLED"}
-        self.report({"INFO"}, f"Installing the backend into {venv}")
+        self.report({"INFO"}, f"Downloading the models into {folder or 'the models cache'}" if self.models
+                    else f"Installing the backend into {venv}")
         return {"FINISHED"}
 
 
-classes = (DIGITIZE_AP_preferences, DIGITIZE_OT_install_backend)
+class DIGITIZE_OT_cancel_install(bpy.types.Operator):
+    """Stop the installer; a model it was downloading is not installed (Download Models resumes it)"""
+
+    bl_idname = "digitize.cancel_install"
+    bl_label = "Cancel Install"
+
+    @classmethod
+    def poll(cls, context):
+        return INSTALLER.running and not INSTALLER.stopping
+
+    def execute(self, context):
+        if not INSTALLER.cancel():
+            return {"CANCELLED"}
+        self.report({"INFO"}, "Cancelling the installer")
+        return {"FINISHED"}
+
+
+classes = (DIGITIZE_AP_preferences, DIGITIZE_OT_install_backend, DIGITIZE_OT_cancel_install)
 
 
 def unregister_timers():

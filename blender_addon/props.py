@@ -6,7 +6,15 @@ The status lives on the window manager, so it is never saved with the .blend nor
 
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
 
 from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
 from .prefs import PRESET_ITEMS, get_prefs
@@ -127,6 +135,14 @@ class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
     )
 
 
+class DIGITIZE_PG_note(bpy.types.PropertyGroup):
+    """One of the backend's warnings in an artist's words (warning_words.py), and the button that fixes it."""
+
+    text: StringProperty(name="Text", default="")
+    fix: StringProperty(name="Fix", default="", description='"models" (Download Models), "backend" (Install / '
+                        'Update Backend) or "" (no button)')
+
+
 class DIGITIZE_PG_job_status(bpy.types.PropertyGroup):
     """The running (or last) job, at ``WindowManager.digitize_job``; written by the job runner."""
 
@@ -137,9 +153,11 @@ class DIGITIZE_PG_job_status(bpy.types.PropertyGroup):
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     last_error: StringProperty(name="Last Error", default="")
     last_job_dir: StringProperty(name="Last Job Folder", default="", subtype="DIR_PATH")
+    notes: CollectionProperty(type=DIGITIZE_PG_note, name="Notes",
+                              description="The running or last job's warnings, in an artist's words")
 
 
-classes = (DIGITIZE_PG_settings, DIGITIZE_PG_job_status)
+classes = (DIGITIZE_PG_settings, DIGITIZE_PG_note, DIGITIZE_PG_job_status)
 
 
 def register():

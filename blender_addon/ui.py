@@ -1,8 +1,12 @@
 """User interface: the "Digitize" tab of the 3D Viewport sidebar (N panel)."""
 
+import textwrap
+
 import bpy
 
-from . import cleanup_ops, job_runner
+from . import cleanup_ops, job_runner, model_files, prefs
+from .blend_paths import BlendPathError
+from .installer import MODELS_DOWNLOAD_SIZE
 from .operators import (
     DIGITIZE_OT_cancel,
     DIGITIZE_OT_export,
@@ -12,6 +16,43 @@ from .operators import (
 )
 
 THUMBNAIL_SCALE = 6.0
+KIND_WORDS = {"digitize": "Digitizing", "retexture": "Re-texturing"}
+NO_PROMPT = "The prompt needs the diffusion models:"
+FIX_BUTTONS = {"models": ("Download Models", "WORLD"), "backend": ("Install / Update Backend", "IMPORT")}
+
+
+def wrapped_label(layout, text: str, context=None, icon: str = "NONE") -> None:
+    """A label that wraps to the sidebar's width (Blender's labels cut long text off)."""
+    region = getattr(context, "region", None)
+    width = max(24, int(getattr(region, "width", 0) or 420) // 7)
+    column = layout.column(align=True)
+    for i, line in enumerate(textwrap.wrap(text, width) or [""]):
+        column.label(text=line, icon=icon if i == 0 else "BLANK1" if icon != "NONE" else "NONE")
+
+
+def fix_button(layout, fix: str) -> None:
+    """The button that fixes a note (prefs.py's installer): Download Models or Install / Update Backend."""
+    if fix not in FIX_BUTTONS:
+        return
+    text, icon = FIX_BUTTONS[fix]
+    if fix == "models":
+        text = f"{text} ({MODELS_DOWNLOAD_SIZE})"
+    op = layout.operator(prefs.DIGITIZE_OT_install_backend.bl_idname, text=text, icon=icon)
+    op.models = fix == "models"
+
+
+def draw_notes(layout, status, context) -> None:
+    """The job's warnings, each with its fix; one button per fix however many notes share it."""
+    if status is None or not len(status.notes):
+        return
+    box = layout.box()
+    fixes = []
+    for note in status.notes:
+        wrapped_label(box, note.text, context, icon="ERROR" if note.fix else "INFO")
+        if note.fix and note.fix not in fixes:
+            fixes.append(note.fix)
+    for fix in fixes:
+        fix_button(box, fix)
 
 
 class VIEW3D_PT_photo_digitize(bpy.types.Panel):
@@ -40,7 +81,19 @@ class VIEW3D_PT_photo_digitize(bpy.types.Panel):
         col.prop(settings, "rig")
         col.prop(settings, "seed")
         col.prop(settings, "height_m")
-        col.prop(settings, "prompt")
+        # The prompt only steers the diffusion models: without them it would do nothing, silently.
+        try:
+            models_dir = prefs.models_dir()
+        except BlendPathError:  # a "//" Models Folder in an unsaved file: Digitize says why
+            models_dir = None
+        has_models = model_files.diffusion_models_present(models_dir)
+        row = col.row()
+        row.enabled = has_models
+        row.prop(settings, "prompt")
+        if not has_models:
+            reason = col.row()
+            reason.label(text=NO_PROMPT, icon="INFO")
+            fix_button(col, "models")
 
         col = layout.column(align=True)
         col.enabled = not busy
@@ -56,16 +109,19 @@ class VIEW3D_PT_photo_digitize(bpy.types.Panel):
 
         if busy and status is not None:
             box = layout.box()
-            box.label(text=f"{status.kind.capitalize()}: {status.stage or 'starting'}", icon="TIME")
+            box.label(text=f"{KIND_WORDS.get(status.kind, status.kind.capitalize())}...", icon="TIME")
             box.progress(factor=status.progress, type="BAR", text=f"{100 * status.progress:.0f}%")
-            if status.message:
-                box.label(text=status.message)
+            wrapped_label(box, status.message or "Starting", context)
             box.operator(DIGITIZE_OT_cancel.bl_idname, icon="CANCEL")
         elif status is not None and status.last_error:
             box = layout.box()
             box.label(text="Last job failed:", icon="ERROR")
-            box.label(text=status.last_error)
+            wrapped_label(box, status.last_error, context)
             box.operator(DIGITIZE_OT_open_job_folder.bl_idname, icon="FILE_FOLDER")
+        elif status is not None and status.kind and status.message:
+            box = layout.box()  # the last result: what was made, and which shape it has
+            wrapped_label(box, status.message, context, icon="CHECKMARK" if status.progress >= 1 else "INFO")
+        draw_notes(layout, status, context)
 
 
 class VIEW3D_PT_photo_digitize_advanced(bpy.types.Panel):

@@ -166,3 +166,58 @@ def test_the_hub_adapter_reads_what_model_info_publishes(monkeypatch):
     assert asked == {"repo_id": "a/b", "revision": COMMIT, "files_metadata": True} and commit == COMMIT
     assert files["config.json"] == RemoteFile("config.json", 34, None, "d" * 40)
     assert files["w.safetensors"] == RemoteFile("w.safetensors", 10, "f" * 64, None)
+
+
+SLOW_DOWNLOAD = r"""
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from backend.models import download, registry
+from tests.test_model_pinning import ROLE, FakeHub
+
+class SlowHub(FakeHub):
+    def fetch(self, repo_id, commit, names, dest):  # a slow network: the weights arrive a piece at a time
+        for name in names:
+            data = (self.repo / name).read_bytes()
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            with open(dest / name, "wb") as fh:
+                for i in range(0, len(data), 1024):
+                    fh.write(data[i:i + 1024])
+                    fh.flush()
+                    time.sleep(0.05)
+
+download.HUB = SlowHub(Path({repo!r}))
+download.check_network = lambda url: None
+download.PROGRESS_EVERY_S = 0.1
+registry.ROLES[ROLE.key] = ROLE
+sys.exit(download.main(["--models-dir", {models!r}, "--roles", ROLE.key, "--no-lpips"]))
+"""
+
+
+def test_the_download_says_how_far_it_is_and_a_cancel_installs_nothing(tmp_path, hub):
+    """Progress lines while a role downloads ("controlnet_normal: 42% (...)"); SIGTERM (the add-on's Cancel)
+    stops it in one line, and the role's folder never appears: the half download stays hidden, to resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    models = tmp_path / "models"
+    script = SLOW_DOWNLOAD.format(root=str(ROOT), repo=str(hub.repo), models=str(models))
+    proc = subprocess.Popen([sys.executable, "-u", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen.append(line.strip())
+        if re.match(r"\[models\] controlnet_normal: ([1-9]\d?)% \(\d+ KB of 16 KB\)", line):
+            break
+    else:
+        pytest.fail(f"no progress line: {seen}")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert err.strip().splitlines() == ["[models] error: cancelled; run it again to resume"]
+    assert not (models / ROLE.key).exists()  # nothing that looks like an installed model
+    assert (models / ".downloading" / ROLE.key).is_dir()  # hidden, resumed by the next run

@@ -25,6 +25,7 @@ from backend.raster.maps import ViewMaps
 from backend.uv.atlas import PaddingPlan
 
 from ..imaging import push_pull
+from ..notes import code_of
 from .fill import chart_labels, chart_mask, fill_and_bleed
 from .optimize import BACKGROUND, optimize_texture, prepare_views, total_loss
 from .perceptual import LPIPS_NAME, SUBSTITUTE_NAME, load_perceptual
@@ -122,7 +123,8 @@ def fuse_texture(mesh: Mesh, views: list[FusionView], plan: PaddingPlan, *, iter
     if iterations > 0 and views:
         t = time.perf_counter()
         loss_fn, name, perc_notes = load_perceptual(perceptual, device)
-        warnings += perc_notes
+        warnings += [n for n in perc_notes if code_of(n)]  # fallbacks; "LPIPS loaded from ..." is a log line
+        notes += [n for n in perc_notes if not code_of(n)]
         timings["perceptual_load"] = time.perf_counter() - t
 
         t = time.perf_counter()

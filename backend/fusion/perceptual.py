@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..notes import Note
+
 LPIPS_NAME = "lpips-alex"
 SUBSTITUTE_NAME = "substitute-msgrad-ssim"
 BACKBONE_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet_Weights.IMAGENET1K_V1
@@ -238,18 +240,20 @@ def load_perceptual(kind: str = "auto", device: str = "cpu") -> tuple[Perceptual
             fn = load_lpips(path, device)
             notes = [f"LPIPS (AlexNet) backbone weights loaded from {path}"]
             if not fn.official:
-                notes.append(f"that file's sha256 does not start with {BACKBONE_SHA256_PREFIX}: "
-                             "it is not torchvision's AlexNet_Weights.IMAGENET1K_V1 file")
+                notes.append(Note(f"that file's sha256 does not start with {BACKBONE_SHA256_PREFIX}: "
+                                  "it is not torchvision's AlexNet_Weights.IMAGENET1K_V1 file", "lpips_unofficial"))
             return fn, LPIPS_NAME, notes
         except Exception as exc:  # corrupt / wrong file: fall through to the substitute
-            notes.append(f"LPIPS backbone weights at {path} could not be loaded ({type(exc).__name__}: {exc})")
+            notes.append(Note(f"LPIPS backbone weights at {path} could not be loaded ({type(exc).__name__}: {exc})",
+                              "lpips_missing"))
     else:
         where = " or ".join(str(p) for p in backbone_candidates())
-        notes.append(f"LPIPS backbone weights ({BACKBONE_FILE}) not found at {where}")
-    notes.append(
+        notes.append(Note(f"LPIPS backbone weights ({BACKBONE_FILE}) not found at {where}", "lpips_missing"))
+    notes.append(Note(
         f"used the substitute perceptual loss {SUBSTITUTE_NAME} (multi-scale gradient L1 + 1 - SSIM) instead; "
-        f"`install_deps.py --models` will fetch the LPIPS backbone weights (or set {BACKBONE_ENV})"
-    )
+        f"`install_deps.py --models` will fetch the LPIPS backbone weights (or set {BACKBONE_ENV})", "lpips_missing"
+    ))
     if kind == "lpips":
-        notes.insert(0, "perceptual='lpips' was requested, but a randomly initialised backbone is never used")
+        notes.insert(0, Note("perceptual='lpips' was requested, but a randomly initialised backbone is never used",
+                             "lpips_missing"))
     return MsGradSsim().to(device), SUBSTITUTE_NAME, notes

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..notes import Note
 
 MODELS_ENV = "PHOTO_DIGITIZE_MODELS"
 DEFAULT_MODELS_DIR = Path("~/.cache/photo-digitize/models")
@@ -216,8 +217,8 @@ class ModelSources:
         out = []
         for p in sorted(self.models_dir.iterdir()):
             if p.is_dir() and not p.name.startswith(".") and p.name not in ROLES:
-                out.append(f"--models-dir {self.models_dir}: the folder {p.name!r} is not a model role and is "
-                           f"ignored (roles: {', '.join(ROLES)})")
+                out.append(Note(f"--models-dir {self.models_dir}: the folder {p.name!r} is not a model role and is "
+                                f"ignored (roles: {', '.join(ROLES)})", "models_folder_stray"))
         return out
 
 

@@ -10,6 +10,7 @@ directly; `shape="body"` refuses the photo (one line) rather than fall back.
 from __future__ import annotations
 
 from ..errors import UserError, brief
+from ..notes import Note, code_of
 from .base import ShapeResult
 from .normals_shape import choose_outline_estimator
 from .silhouette import DEFAULT_TARGET_FACES
@@ -37,14 +38,16 @@ class BodyFirst:
         except BodyFitFailed as e:
             why = str(e)
         except ImportError as e:  # an environment without the body model's packages
-            why = f"the body model is not installed ({brief(e)}): run `python3 install_deps.py`"
+            why = Note(f"the body model is not installed ({brief(e)}): run `python3 install_deps.py`",
+                       "body_model_missing")
         if self.strict:
             raise UserError(f"{why} (--shape body); --shape auto falls back to the outline's shape")
         outline, self._close = self.make_outline()
         result = outline.estimate(rgb, mask, height_m=height_m, lens=lens)
         fallback = "the silhouette's inflation" if result.method == "silhouette" else f"the {result.method} shape"
         first = f"{why}: no 3D body was fitted; the shape is {fallback} instead (a thin slab from the side)"
-        result.fallback_why = f"{first}. {result.fallback_why}" if result.fallback_why else first
+        result.fallback_why = Note(f"{first}. {result.fallback_why}" if result.fallback_why else first,
+                                   code_of(why) or "body_fit_failed")
         result.fallback_failed = True
         return result
 

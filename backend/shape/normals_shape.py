@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import brief
+from ..notes import Note
 from .inflate import HALF_DEPTH_CAP_M
 from .normal_integration import RELIEF_SCALE, integrate_with_prior, rim_agreement
 from .silhouette import DEFAULT_TARGET_FACES, SILHOUETTE_NOTE, SilhouetteShape, SurfaceDepths, inflation_depth
@@ -102,8 +103,8 @@ def choose_outline_estimator(mesh_path=None, target_faces: int = DEFAULT_TARGET_
 
         predictor = MarigoldNormals(folder, device, seed=seed)
     except Exception as e:  # broken or incomplete weights: say which, never a silent downgrade
-        why = (f"the normals model could not be loaded ({brief(e)}; normals from {folder}): the depth comes from "
-               "the outline; delete the broken folder and fetch it again with `python3 install_deps.py --models "
-               "normals`")
+        why = Note(f"the normals model could not be loaded ({brief(e)}; normals from {folder}): the depth comes "
+                   "from the outline; delete the broken folder and fetch it again with `python3 install_deps.py "
+                   "--models normals`", "normals_model_broken")
         return SilhouetteShape(target_faces, fallback_why=why, fallback_failed=True), lambda: None
     return LearnedNormalsShape(predictor, target_faces), predictor.close

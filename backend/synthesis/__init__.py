@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UserError, brief
+from ..notes import Note
 from .aggregate import Aggregate, SupportView, aggregate
 from .diffusion import DiffusionInpainter, normals_to_controlnet
 from .inpaint import ClassicalInpainter, Inpainter, InpaintRequest, view_word
@@ -45,8 +46,8 @@ def choose_inpainter(name: str, preset, device: str, *, models_dir=None, models=
     if absent:
         if name == "diffusion":
             raise UserError(f"--inpainter diffusion: {missing_note(absent, sources)}")
-        notes.append(f"{missing_note(absent, sources)}; until then the views the photo did not see are filled by "
-                     "the classical inpainter (smooth, without new detail)")
+        notes.append(Note(f"{missing_note(absent, sources)}; until then the views the photo did not see are filled "
+                          "by the classical inpainter (smooth, without new detail)", "diffusion_models_missing"))
         return ClassicalInpainter(), notes
     from .diffusion import build_diffusion_inpainter
 
@@ -58,9 +59,10 @@ def choose_inpainter(name: str, preset, device: str, *, models_dir=None, models=
         if name == "diffusion":
             raise UserError(f"the diffusion models could not be loaded ({why}; {where}); delete the broken "
                             "folder and fetch it again with `python3 install_deps.py --models`") from None
-        notes.append(f"the diffusion models could not be loaded ({why}; {where}): the classical inpainter is used "
-                     "instead; delete the broken folder and fetch it again with `python3 install_deps.py --models`")
+        notes.append(Note(f"the diffusion models could not be loaded ({why}; {where}): the classical inpainter is "
+                          "used instead; delete the broken folder and fetch it again with `python3 install_deps.py "
+                          "--models`", "diffusion_models_broken"))
         return ClassicalInpainter(), notes
     if offload and not str(device).startswith("cuda"):
-        notes.append("--offload only applies on a CUDA GPU; ignored on the CPU")
+        notes.append(Note("--offload only applies on a CUDA GPU; ignored on the CPU", "offload_ignored"))
     return inpainter, notes

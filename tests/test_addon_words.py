@@ -24,3 +24,11 @@ def test_the_report_says_which_shape_ran_and_why_not_the_body():
     assert words(fell_back) == "flat shape from the outline (no 3D body): no person's pose was found in the photo"
     assert words({"shape": {"method": "silhouette"}, "fallbacks": []}) == "flat shape from the outline (no 3D body)"
     assert words({"shape": {"method": "user_mesh"}}) == "your own mesh"
+
+
+def test_the_report_says_when_the_photo_and_the_mesh_do_not_match():
+    words = _words().mismatch_words
+    assert words({"mesh_fit": {"front_iou": 0.93, "threshold": 0.7, "matches": True}}) == ""
+    assert words({}) == ""  # a digitize, or a backend from before mesh_fit: nothing to say
+    said = words({"mesh_fit": {"front_iou": 0.28, "threshold": 0.7, "matches": False}})
+    assert said.startswith("the photo and the mesh do not match (their outlines overlap 28 %")

@@ -24,6 +24,7 @@ from ..conventions import ORTHOGRAPHIC, Camera, look_at
 from ..errors import MeshInputError
 from ..export.mesh_io import load_user_mesh
 from ..mesh import Mesh, triangle_edges
+from ..metrics import mask_iou
 from .base import ShapeResult
 from .silhouette import CAMERA_DISTANCE_M
 
@@ -134,8 +135,7 @@ MATCH_IOU = 0.7
 def front_match(mesh_mask: np.ndarray, photo_mask: np.ndarray) -> dict:
     """How well the mesh seen from the photo's camera covers the person in the photo (result.json's
     `mesh_fit`): the intersection over union of the two silhouettes, and whether it passes MATCH_IOU."""
-    a, b = np.asarray(mesh_mask, bool), np.asarray(photo_mask, bool)
-    iou = float((a & b).sum() / max(int((a | b).sum()), 1))
+    iou = mask_iou(mesh_mask, photo_mask)
     return {"front_iou": round(iou, 4), "threshold": MATCH_IOU, "matches": iou >= MATCH_IOU}
 
 

@@ -35,7 +35,7 @@ from .progress import Progress
 from .raster import get_rasterizer, load_maps, save_maps
 from .shape.choose import choose_shape_estimator
 from .shape.silhouette import DEFAULT_TARGET_FACES
-from .shape.user_mesh import maps_in_world
+from .shape.user_mesh import front_match, maps_in_world, mismatch_warning
 from .uv.atlas import PaddingPlan, UVAtlas, unwrap
 from .views import parse_views, view_cameras
 
@@ -267,13 +267,22 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
         for note in inpainter_notes:
             progress.warning(note)
 
-        with progress.stage("raster", 4, total, "rendering the views' maps"):
-            if options.maps_path:
+        if options.maps_path:  # Blender rendered the views: only the photo's view is ours (its camera is fitted here)
+            with progress.stage("raster", 4, total, "reading Blender's maps; rendering the photo's view"):
                 input_maps = rasterizer.render(body.mesh, [body.shape.camera])[0]
                 view_maps = back_view_first(maps_in_world(body.shape, load_maps(options.maps_path)))
-            else:
+            maps_entry = {"rendered_by": {"blender": [m.camera.name for m in view_maps],
+                                          rasterizer.name: [body.shape.camera.name]}}
+        else:
+            with progress.stage("raster", 4, total, "rendering the views' maps"):
                 cameras = view_cameras(body.mesh, parse_views(options.views)[1:], preset.view_resolution)
                 input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
+            maps_entry = {"rendered_by": {rasterizer.name: [body.shape.camera.name, *(c.name for c in cameras)]}}
+        mesh_fit = None
+        if body.shape.method == "user_mesh":  # a mesh that is not the photo's person: say so, do not just "succeed"
+            mesh_fit = front_match(input_maps.mask, body.working.mask)
+            if not mesh_fit["matches"]:
+                progress.warning(mismatch_warning(mesh_fit), code="mesh_photo_mismatch")
 
         restored = checkpoints.load_views([input_maps, *view_maps], digest) if checkpoints.created else None
         if restored:
@@ -340,7 +349,10 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
                                    perceptual=fused.perceptual, perceptual_notes=fused.warnings),
             "timings_s": dict(progress.timings),
             "resumed": bool(restored),
+            "maps": maps_entry,
         })
+        if mesh_fit is not None:
+            result["mesh_fit"] = mesh_fit
         write_json(tmp / "result.json", result)
     return result
 

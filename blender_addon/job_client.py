@@ -220,6 +220,135 @@ class BackendProcess:
         return f"the backend stopped with exit code {code}{tail}"
 
 
+class ProcessChain:
+    """Work done before a process, then processes one after another, followed as one process.
+
+    ``prepare`` (no bpy: it runs in a thread, e.g. writing the arrays the first process reads)
+    runs first; each process starts when the one before it exited with 0. It has the interface
+    of a BackendProcess (start, poll, wait_events, finished, returncode, cancel, error_message),
+    so the job runner follows a re-texture (Blender's map render, then the backend) as one job.
+    """
+
+    def __init__(self, processes: list[BackendProcess], prepare=None):
+        self.processes = list(processes)
+        self.prepare = prepare
+        self.index = 0
+        self.cancelled = False
+        self._thread: threading.Thread | None = None
+        self._prepare_error = ""
+        self._failed_rc: int | None = None
+
+    @property
+    def current(self) -> BackendProcess:
+        return self.processes[self.index]
+
+    @property
+    def proc(self):
+        return self.current.proc
+
+    @property
+    def pid(self) -> int | None:
+        return self.current.pid
+
+    def start(self) -> ProcessChain:
+        if self.prepare is None:
+            self.current.start()
+        else:
+            self._thread = threading.Thread(target=self._run_prepare, daemon=True, name="photo-digitize-prepare")
+            self._thread.start()
+        return self
+
+    def _run_prepare(self) -> None:
+        try:
+            self.prepare()
+        except Exception as e:  # noqa: BLE001 (reported as the job's one-line error)
+            self._prepare_error = f"could not write the job's inputs: {e}"
+
+    def _advance(self) -> None:
+        """Start the next piece of work when the one before has ended well (never waits)."""
+        if self._thread is not None:
+            if self._thread.is_alive():
+                return
+            self._thread = None
+            if self._prepare_error:
+                self._failed_rc = 1
+            elif not self.cancelled:
+                self._start_current()
+            return
+        if self.cancelled or self._failed_rc is not None:
+            return
+        cur = self.current
+        if cur.finished and cur.returncode == 0 and self.index + 1 < len(self.processes):
+            self.index += 1
+            self._start_current()
+        elif cur.finished and cur.returncode != 0:
+            self._failed_rc = cur.returncode
+
+    def _start_current(self) -> None:
+        try:
+            self.current.start()
+        except OSError as e:
+            self._prepare_error, self._failed_rc = f"cannot start {self.current.argv[0]}: {e}", 1
+
+    @property
+    def returncode(self) -> int | None:
+        if self._failed_rc is not None:
+            return self._failed_rc
+        return self.current.returncode if self.current.proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return not self.finished
+
+    @property
+    def finished(self) -> bool:
+        if self._failed_rc is not None:
+            return True
+        if self._thread is not None or self.current.proc is None:
+            return self.cancelled and self._thread is None  # cancelled before any process started
+        return self.current.finished and (self.current.returncode != 0 or self.index + 1 == len(self.processes)
+                                          or self.cancelled)
+
+    @property
+    def events(self) -> list[Event]:
+        return [e for p in self.processes for e in p.events]
+
+    def poll(self, max_items: int = 500) -> list[Event]:
+        out = self.current.poll(max_items) if self.current.proc is not None else []
+        self._advance()
+        return out
+
+    def wait_events(self, timeout: float) -> list[Event]:
+        if self._thread is not None or self.current.proc is None:
+            if self._thread is not None:
+                self._thread.join(timeout)
+            self._advance()
+            return []
+        out = self.current.wait_events(timeout)
+        self._advance()
+        return out
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.finished and (deadline is None or time.monotonic() < deadline):
+            self.wait_events(0.1)
+        return self.returncode
+
+    def cancel(self, grace_s: float = 3.0, wait_s: float = 0.5) -> None:
+        self.cancelled = True
+        if self.current.proc is not None:
+            self.current.cancel(grace_s, wait_s)
+        elif self._thread is not None and wait_s > 0:
+            self._thread.join(wait_s)
+            if not self._thread.is_alive():
+                self._thread = None
+
+    def error_message(self) -> str:
+        if self._prepare_error:
+            return self._prepare_error
+        return self.current.error_message()
+
+
 # --- the job directory -----------------------------------------------------------------------
 
 

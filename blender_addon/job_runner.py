@@ -57,6 +57,7 @@ class Job:
     error: str = ""
     warnings: list = field(default_factory=list)  # (code or None, the backend's text) of each warning event
     notes: list = field(default_factory=list)  # warning_words.Note: the warnings in an artist's words
+    report_level: str = "INFO"  # the level of the final report (WARNING: done, but something is off)
     started: float = field(default_factory=time.monotonic)
     tick_seconds: list = field(default_factory=list)
     finish_seconds: float = 0.0  # main-thread time spent building the result in Blender
@@ -69,6 +70,14 @@ class Job:
     @property
     def over(self) -> bool:
         return self.state in ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a `finish` may return instead of a plain message: the message and its report level."""
+
+    message: str
+    level: str = "INFO"  # INFO | WARNING
 
 
 ACTIVE: Job | None = None
@@ -217,7 +226,9 @@ def _finish_main(job: Job, push_undo: bool, one_step: bool = False) -> None:
         job.state, job.error = "failed", f"could not load the result: {e}"
 
 
-def _done(job: Job, message: str, push_undo: bool) -> None:
+def _done(job: Job, message, push_undo: bool) -> None:
+    if isinstance(message, Outcome):
+        job.report_level, message = message.level, message.message
     job.state, job.fraction, job.message = "done", 1.0, message
     if push_undo and job.undo_message:
         undo_push(job.undo_message)
@@ -276,7 +287,7 @@ def tick():
         if job.state == "failed":
             report("ERROR", f"{job.kind.capitalize()} failed: {job.error}")
         elif job.state == "done":
-            report("INFO", job.message)
+            report(job.report_level, job.message)
         if job.state in ("done", "failed"):
             for note in job.notes:  # the Info log keeps them after the panel has moved on
                 report("WARNING", note.text)

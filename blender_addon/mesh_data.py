@@ -5,6 +5,8 @@ UVs are per corner (Blender's face-corner UV layer), so UV seams are kept exactl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import bpy
 import numpy as np
 
@@ -81,33 +83,65 @@ def world_triangles(obj, depsgraph):
     loop triangles; UVs come from the UV map used for rendering. A mirrored (negative-scale)
     object gets its triangles flipped back, so they stay counter-clockwise seen from outside.
     """
+    return read_triangles(obj, depsgraph).world()
+
+
+@dataclass
+class RawTriangles:
+    """What `read_triangles` copies out of Blender; `world()` finishes the arrays with NumPy alone, so
+    a caller may do that part in a thread (Re-texture does: Blender's UI thread only copies)."""
+
+    co: np.ndarray  # (V * 3,) float32, object space
+    corner_vert: np.ndarray  # (L,) the vertex of each face corner
+    loops: np.ndarray  # (T * 3,) the corners of each loop triangle
+    uv: np.ndarray | None  # (L * 2,) float32, the render UV map
+    matrix_world: np.ndarray  # (4, 4)
+
+    def world(self):
+        m = self.matrix_world
+        vertices = self.co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T + m[:3, 3]
+        tri = self.corner_vert[self.loops].reshape(-1, 3).astype(np.int64)
+        corner_uv = None
+        if self.uv is not None:
+            corner_uv = self.uv.reshape(-1, 2)[self.loops].reshape(-1, 3, 2).astype(np.float64)
+        if np.linalg.det(m[:3, :3]) < 0:
+            tri = tri[:, [0, 2, 1]]
+            if corner_uv is not None:
+                corner_uv = corner_uv[:, [0, 2, 1]]
+        return vertices, tri, corner_uv
+
+
+def read_triangles(obj, depsgraph) -> RawTriangles:
+    """The evaluated object's positions, corners, loop triangles and UVs, copied out (main thread)."""
     evaluated = obj.evaluated_get(depsgraph)
     me = evaluated.to_mesh()
     try:
         me.calc_loop_triangles()
-        co = np.empty(len(me.vertices) * 3, np.float32)
-        me.vertices.foreach_get("co", co)
-        n = len(me.loop_triangles)
-        tri = np.empty(n * 3, np.int32)
-        me.loop_triangles.foreach_get("vertices", tri)
-        loops = np.empty(n * 3, np.int32)
-        me.loop_triangles.foreach_get("loops", loops)
-        corner_uv = None
+        co = _read(me, "position", "vector", np.float32, 3, me.vertices, "co")
+        loops = np.empty(len(me.loop_triangles) * 3, np.int32)
+        me.loop_triangles.foreach_get("loops", loops)  # the one slow read left: ~20 ms for 200k triangles
+        corner_vert = _read(me, ".corner_vert", "value", np.int32, 1, me.loops, "vertex_index")
+        uv = None
         layer = next((uv for uv in me.uv_layers if uv.active_render), None) or me.uv_layers.active
         if layer is not None:
             uv = np.empty(len(me.loops) * 2, np.float32)
             layer.uv.foreach_get("vector", uv)
-            corner_uv = uv.reshape(-1, 2)[loops].reshape(-1, 3, 2).astype(np.float64)
     finally:
         evaluated.to_mesh_clear()
-    m = matrix_to_numpy(evaluated.matrix_world)
-    vertices = co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T + m[:3, 3]
-    tri = tri.reshape(-1, 3).astype(np.int64)
-    if np.linalg.det(m[:3, :3]) < 0:
-        tri = tri[:, [0, 2, 1]]
-        if corner_uv is not None:
-            corner_uv = corner_uv[:, [0, 2, 1]]
-    return vertices, tri, corner_uv
+    return RawTriangles(co, corner_vert, loops, uv, matrix_to_numpy(evaluated.matrix_world))
+
+
+def _read(me, attribute: str, field: str, dtype, width: int, collection, prop: str) -> np.ndarray:
+    """`_fill` the other way: from the attribute that stores the values (Blender 4.x), else the older
+    per-element API. For a 100k-face mesh (bpy 5.0) the corners' vertices take 0.2 ms instead of the
+    25 ms that `loop_triangles.foreach_get("vertices")` took, the positions 0.1 ms instead of 6 ms."""
+    out = np.empty(len(collection) * width, dtype)
+    attr = me.attributes.get(attribute)
+    if attr is not None and len(attr.data) == len(collection):
+        attr.data.foreach_get(field, out)
+    else:
+        collection.foreach_get(prop, out)
+    return out
 
 
 def smart_uv_project(context, obj) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from . import input_checks, job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
+from . import cameras, input_checks, job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
 from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
 
 
@@ -102,7 +102,9 @@ def _conclude(folder: job_folders.JobFolder):
 
 
 def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: dict, kind: str, label: str,
-            finish, undo_message: str, keep_files: list | None = None):
+            finish, undo_message: str, keep_files: list | None = None, before=None):
+    """Start the backend on the job folder (after ``before``: the work that makes its inputs, a
+    job_client.ProcessChain without its last process) and follow it."""
     job_dir = folder.path
     env_ok = _check_environment(op, wait)
     if env_ok is None:
@@ -115,6 +117,9 @@ def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: di
         job_client.backend_command(python, job_dir), cwd=root,
         env=job_client.backend_env(root, str(models_dir) if models_dir else None),
     )
+    if before is not None:
+        before.processes.append(process)
+        process = before
     try:
         process.start()
     except OSError as e:
@@ -130,7 +135,7 @@ def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: di
     job_runner.run_blocking(job)
     if job.state != "done":
         return _fail(op, wait, job.error or job.message or "the job did not finish")
-    op.report({"INFO"}, job.message)
+    op.report({job.report_level}, job.message)
     for note in job.notes:  # the backend's warnings, in an artist's words (warning_words.py)
         op.report({"WARNING"}, note.text)
     return {"FINISHED"}
@@ -194,11 +199,15 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
             ctx.scene.digitize.result_object = made["object"]
             if made["armature"] is None and files.rig is not None:  # the report points to the rigged GLB
                 keep_files.append(files.out_dir / "avatar.glb")
+            from .placement import placement_words
             from .result_words import shape_words
 
             rigged = f", rigged with {made['armature'].name}" if made["armature"] is not None else ""
             note = f"; {made['rig_note']}" if made["rig_note"] else ""
-            return f"Digitized {photo.name}: {made['object'].name} ({shape_words(files.result)}){rigged}{note}"
+            placed = placement_words(made["offset_x"], made["cleared"])
+            placed = f"; {placed}" if placed else ""
+            return (f"Digitized {photo.name}: {made['object'].name} ({shape_words(files.result)}){rigged}{note}"
+                    f"{placed}")
 
         return _launch(self, context, self.wait, folder, job_json, "digitize", photo.name, finish,
                        "Digitize from photo", keep_files)
@@ -250,6 +259,13 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         default=False,
         options={"SKIP_SAVE"},
     )
+    decimate_copy: BoolProperty(
+        name="Decimate a Copy",
+        description="When the mesh has more faces than Re-texture takes, re-texture a decimated copy of it "
+                    "(placed beside it) and leave the mesh itself unchanged",
+        default=False,
+        options={"SKIP_SAVE"},
+    )
 
     @classmethod
     def poll(cls, context):
@@ -261,7 +277,7 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from . import maps_render, mesh_data, obj_io
+        from . import mesh_data, retexture_input
 
         settings = context.scene.digitize
         obj = _selected_mesh(context)
@@ -281,34 +297,45 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
             return _fail(self, self.wait, problem)
         if _check_environment(self, self.wait) is None:
             return {"CANCELLED"}
+        # The face limit first, in the faces Blender shows: nothing slow has happened yet.
+        count = retexture_input.face_count(obj, context.evaluated_depsgraph_get())
+        if count.faces == 0:
+            return _fail(self, self.wait, f"{obj.name} has no faces")
+        decimated = ""
+        if count.over:
+            if not self.decimate_copy:
+                return _fail(self, self.wait, retexture_input.too_many_words(obj.name, count))
+            original, before = obj, count
+            obj, count = retexture_input.decimated_copy(context, obj, count)
+            retexture_input.select_only(context, obj)
+            if count.over:
+                return _fail(self, self.wait, f"Decimating a copy of {original.name} left "
+                                              f"{retexture_input.too_many_words(obj.name, count)}")
+            decimated = (f"; made {obj.name} ({count.faces:,} faces) from {original.name} ({before.faces:,} faces), "
+                         f"which is unchanged")
+            self.report({"INFO"}, f"Re-texturing {obj.name}, a decimated copy of {original.name} "
+                                  f"({count.faces:,} faces instead of {before.faces:,})")
         if not mesh_data.has_uvs(obj):
             try:
                 mesh_data.smart_uv_project(context, obj)
             except RuntimeError as e:
                 return _fail(self, self.wait, f"{obj.name} has no UVs and Smart UV Project failed: {e}")
             self.report({"INFO"}, f"{obj.name} had no UVs: unwrapped it with Smart UV Project")
-        vertices, triangles, corner_uv = mesh_data.world_triangles(obj, context.evaluated_depsgraph_get())
-        if len(triangles) == 0:
-            return _fail(self, self.wait, f"{obj.name} has no faces")
+        # Blender's UI thread only copies the arrays out; the rest happens in a thread and a second Blender.
+        raw = mesh_data.read_triangles(obj, context.evaluated_depsgraph_get())
         try:
             folder = job_folders.JobFolder.create(root, obj.name)
         except OSError as e:
             return _fail(self, self.wait, f"Cannot make a job folder: {e}")
-        inputs = folder.path / "input"
-        try:
-            obj_io.write_obj(inputs / "mesh.obj", vertices, triangles, corner_uv,
-                             header=f"{obj.name} from Blender; world frame: metres, Z up, facing -Y")
-            cameras, _ = maps_render.render_view_set(vertices, triangles, corner_uv, inputs / "maps")
-        except BaseException:
-            _discard(folder)
-            raise
         job_json = {"command": "retexture", "photo": str(photo), "mesh": "input/mesh.obj",
-                    "maps": "input/maps", "cameras": cameras, "options": options}
+                    "maps": "input/maps", "cameras": [], "options": options}  # cameras: written by _maps_chain
         # The object is found again by its session_uid, not its name: the artist may rename it meanwhile.
         uid, name, from_photo = obj.session_uid, obj.name, _photo_words(photo, from_panel)
 
         def finish(ctx, files):
             from . import scene_result
+            from .job_runner import Outcome
+            from .result_words import mismatch_words
 
             target = scene_result.find_object(uid)
             if target is None:
@@ -316,21 +343,53 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
             if not files.texture.is_file():
                 raise RuntimeError("the result has no texture.png")
             scene_result.apply_texture(target, files.texture, f"{target.name}_texture")
-            return f"Re-textured {target.name} from {from_photo}"
+            message = f"Re-textured {target.name} from {from_photo}{decimated}"
+            mismatch = mismatch_words(files.result)
+            return Outcome(f"{message}; {mismatch}", "WARNING") if mismatch else message
 
         return _launch(self, context, self.wait, folder, job_json, "retexture", f"{name} from {from_photo}",
-                       finish, "Re-texture selected mesh")
+                       finish, "Re-texture selected mesh", before=_maps_chain(folder.path, job_json, raw, obj.name))
+
+
+def _maps_chain(job_dir: Path, job_json: dict, raw, name: str) -> job_client.ProcessChain:
+    """Re-texture's work before the backend, none of it on Blender's UI thread: a thread finishes the
+    mesh's arrays (world space, centred), the view cameras and job.json, then a second Blender writes
+    the OBJ and renders the maps (maps_job.py)."""
+    import sys
+
+    from . import maps_job, retexture_input
+
+    def prepare():
+        arrays = retexture_input.centred(raw)
+        job_client.write_job(job_dir, {**job_json, "cameras": cameras.view_cameras(arrays.vertices)})
+        header = f"{name} from Blender; world frame: metres, Z up, facing -Y; moved by {arrays.shift.round(6).tolist()}"
+        arrays.save(job_dir / maps_job.MESH_ARRAYS, header)
+
+    maps = job_client.BackendProcess(maps_job.command(sys.executable, bpy.app.binary_path, job_dir), cwd=job_dir)
+    return job_client.ProcessChain([maps], prepare=prepare)
+
+
+def _is_digitized(obj) -> bool:
+    return "digitize_photo" in obj or "digitize_result" in obj
 
 
 def export_target(context):
-    """The active mesh object, else the scene's last digitized object."""
-    obj = context.active_object
-    if obj is not None and obj.type == "MESH":
-        return obj
+    """(the object Export writes, why that one): what the artist means, never an object merely left active.
+
+    A selected digitized mesh (the active one first), else a selected mesh (the active one first),
+    else, with no mesh selected, the scene's last digitized result. The startup Cube stays active
+    when the artist clicks away; being active without being selected does not make it the target.
+    """
+    active = context.active_object
+    selected = [o for o in context.selected_objects if o.type == "MESH"]
+    for pool, why in (([o for o in selected if _is_digitized(o)], "the selected digitized mesh"),
+                      (selected, "the selected mesh")):
+        if pool:
+            return (active if active in pool else pool[0]), why
     obj = context.scene.digitize.result_object
     if obj is not None and obj.type == "MESH" and context.scene.objects.get(obj.name) == obj:
-        return obj
-    return None
+        return obj, "the last digitized result; no mesh is selected"
+    return None, ""
 
 
 FORMATS = (("GLB", "glTF Binary (.glb)", "One file with the mesh and its texture embedded"),
@@ -338,7 +397,8 @@ FORMATS = (("GLB", "glTF Binary (.glb)", "One file with the mesh and its texture
 
 
 class DIGITIZE_OT_export(bpy.types.Operator):
-    """Export the digitized (or active) mesh with its texture embedded"""
+    """Export the selected digitized mesh (else the selected mesh, else the last digitized one) with its
+    texture embedded"""
 
     bl_idname = "digitize.export"
     bl_label = "Export Digitized Mesh"
@@ -350,21 +410,21 @@ class DIGITIZE_OT_export(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if export_target(context) is None:
+        if export_target(context)[0] is None:
             cls.poll_message_set("Select a mesh, or digitize one first")
             return False
         return True
 
     def invoke(self, context, event):
         if not self.filepath:
-            obj = export_target(context)
+            obj, _ = export_target(context)
             folder = Path(bpy.path.abspath("//")) if bpy.data.filepath else Path.home()
             self.filepath = str(folder / f"{bpy.path.clean_name(obj.name)}.{self.format.lower()}")
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
     def execute(self, context):
-        obj = export_target(context)
+        obj, why = export_target(context)
         if obj is None:
             self.report({"ERROR"}, "Nothing to export: select a mesh, or digitize one first")
             return {"CANCELLED"}
@@ -388,7 +448,7 @@ class DIGITIZE_OT_export(bpy.types.Operator):
         except RuntimeError as e:
             self.report({"ERROR"}, f"Export failed: {e}")
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {obj.name} to {path}")
+        self.report({"INFO"}, f"Exported {obj.name} ({why}) to {path}")
         return {"FINISHED"}
 
 

@@ -128,10 +128,16 @@ class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
         description="Re-texture from the photo above instead of the one the selected object was digitized from",
         default=False,
     )
+    retexture_decimate_copy: BoolProperty(
+        name="Decimate a Copy",
+        description="When the selected mesh has more faces than Re-texture takes, re-texture a decimated copy "
+                    "of it instead (the mesh itself stays as it is)",
+        default=False,
+    )
     result_object: PointerProperty(
         name="Result",
         type=bpy.types.Object,
-        description="The last digitized object (what Export writes when no mesh is active)",
+        description="The last digitized object (what Export writes when no mesh is selected)",
     )
 
 

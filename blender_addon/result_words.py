@@ -15,3 +15,14 @@ def shape_words(result: dict) -> str:
     why = why.split(": no 3D body was fitted")[0] if "no 3D body was fitted" in why else ""
     flat = "flat shape from the outline (no 3D body)"
     return f"{flat}: {why}" if why else flat
+
+
+def mismatch_words(result: dict) -> str:
+    """The backend's finding that the photo and the re-textured mesh do not match, or "" (result.json
+    `mesh_fit`: the front silhouettes' IoU against its threshold; backend/shape/user_mesh.py)."""
+    fit = result.get("mesh_fit") or {}
+    if fit.get("matches", True) or not isinstance(fit.get("front_iou"), (int, float)):
+        return ""
+    return (f"the photo and the mesh do not match (their outlines overlap {100 * fit['front_iou']:.0f} %, "
+            f"a mesh of the person in the photo {100 * fit.get('threshold', 0.7):.0f} % or more): "
+            "check that this is the person's photo and mesh")

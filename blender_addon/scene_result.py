@@ -1,5 +1,8 @@
 """A finished job's result in the scene: collection, mesh object, material, cameras, view images.
 
+The result stands where the backend put it (on the world origin) unless that overlaps what is
+already in the scene: then it moves along +X, clear of it (placement.py), cameras and rig with it.
+
 Two halves: ``load_result_files`` reads out/ with NumPy only (safe in a worker thread, so the
 UI does not wait on parsing); ``build_result`` makes the Blender data (main thread only).
 Every image is packed into the .blend, so the result does not depend on the job folder.
@@ -244,6 +247,12 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
     obj["digitize_result"] = json.dumps({k: files.result.get(k) for k in ("preset", "seed", "device", "inpainter",
                                                                          "fallbacks") if k in files.result})
 
+    # Clear of what is already there (the startup Cube stands on the origin too): moved along +X.
+    from .placement import place_clear
+
+    vertices = files.mesh.vertices
+    offset, cleared = place_clear(context, list(coll.all_objects), (vertices.min(axis=0), vertices.max(axis=0)))
+
     view_layer = context.view_layer
     for other in view_layer.objects:
         if other.select_get(view_layer=view_layer):
@@ -252,7 +261,7 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
     view_layer.objects.active = obj
     return {"collection": coll, "object": obj, "material": mat, "texture": texture,
             "cameras": camera_objects, "views": list(view_images.values()), "armature": armature,
-            "rig_note": rig_note}
+            "rig_note": rig_note, "offset_x": offset, "cleared": cleared}
 
 
 def _rig_steps(context, name: str, rig: RigData, obj, coll):

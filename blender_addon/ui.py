@@ -13,6 +13,7 @@ from .operators import (
     DIGITIZE_OT_from_photo,
     DIGITIZE_OT_open_job_folder,
     DIGITIZE_OT_retexture_selected,
+    export_target,
 )
 
 THUMBNAIL_SCALE = 6.0
@@ -100,12 +101,17 @@ class VIEW3D_PT_photo_digitize(bpy.types.Panel):
         col.operator(DIGITIZE_OT_from_photo.bl_idname, icon="OUTLINER_OB_ARMATURE")
         op = col.operator(DIGITIZE_OT_retexture_selected.bl_idname, icon="TEXTURE")
         op.use_panel_photo = settings.retexture_use_panel_photo
+        op.decimate_copy = settings.retexture_decimate_copy
         col.prop(settings, "retexture_use_panel_photo")
+        col.prop(settings, "retexture_decimate_copy")
         row = col.row(align=True)
         op = row.operator(DIGITIZE_OT_export.bl_idname, text="Export GLB", icon="EXPORT")
         op.format = "GLB"
         op = row.operator(DIGITIZE_OT_export.bl_idname, text="Export FBX", icon="EXPORT")
         op.format = "FBX"
+        target, _ = export_target(context)
+        if target is not None:  # which object the export buttons write
+            col.label(text=f"Exports {target.name}", icon="OBJECT_DATA")
 
         if busy and status is not None:
             box = layout.box()

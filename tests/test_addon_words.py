@@ -110,3 +110,11 @@ def test_the_addon_finds_the_diffusion_models_where_the_backend_does(tmp_path, m
             put(chosen, "inpaint", "model_index.json")
         for models_dir in (None, chosen if chosen.exists() else None):
             assert files.diffusion_models_present(models_dir) == backend_finds(models_dir), (step, models_dir)
+
+
+def test_the_report_says_when_the_photo_and_the_mesh_do_not_match():
+    words = _words().mismatch_words
+    assert words({"mesh_fit": {"front_iou": 0.93, "threshold": 0.7, "matches": True}}) == ""
+    assert words({}) == ""  # a digitize, or a backend from before mesh_fit: nothing to say
+    said = words({"mesh_fit": {"front_iou": 0.28, "threshold": 0.7, "matches": False}})
+    assert said.startswith("the photo and the mesh do not match (their outlines overlap 28 %")

@@ -116,6 +116,7 @@ try:
     obj = meshes[0]
     report["result_object"] = scene.digitize.result_object.name if scene.digitize.result_object else None
     report["object"] = {"name": obj.name, "type": obj.type, "job_dir": obj.get("digitize_job_dir"),
+                        "placed": list(obj.matrix_world.translation),  # moved clear of the startup Cube
                         "uv_layers": [uv.name for uv in obj.data.uv_layers],
                         "active_uv": obj.data.uv_layers.active.name if obj.data.uv_layers.active else None}
 
@@ -244,7 +245,9 @@ def _photo_comparison(r, data, temp):
     mask = np.asarray(Image.open(out / "mask.png").convert("L").resize(size, Image.BILINEAR)) > 127
     inside = ndimage.binary_erosion(mask, iterations=2)  # edge pixels of a photo blend in the background
 
-    mesh = Mesh(data["vertices"], data["tri_vertices"], data["uv"], data["tri_loops"])
+    # The result was moved clear of the startup Cube (its cameras with it): back into the photo camera's frame.
+    vertices = data["vertices"] - np.asarray(r["object"]["placed"])
+    mesh = Mesh(vertices, data["tri_vertices"], data["uv"], data["tri_loops"])
     maps = render_maps(mesh, cam512, backend="cpu")[0]
     texture = data["pixels"][::-1, :, :3]  # row 0 = top, as sample_texture expects; UV v is up
     scores = {}
@@ -277,7 +280,9 @@ def test_glb_opens_in_trimesh_with_the_mesh_and_the_image(run):
     mesh = meshes[0]
     assert len(mesh.faces) == len(data["tri_vertices"])
     # glTF is Y up: Blender (x, y, z) is (x, z, -y) there. Same extent, same area.
-    world = data["vertices"]
+    # The skinned mesh's positions are world space (the result stands clear of the startup Cube); trimesh
+    # ignores the skin and adds its armature node's move again (a glTF viewer's skinning would not).
+    world = data["vertices"] + np.asarray(r["object"]["placed"])
     gltf = np.c_[world[:, 0], world[:, 2], -world[:, 1]]
     np.testing.assert_allclose(scene.bounds, [gltf.min(0), gltf.max(0)], atol=1e-4)
     v = world[data["tri_vertices"]]

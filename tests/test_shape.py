@@ -125,3 +125,18 @@ def test_user_mesh_with_nan_vertices_is_refused(tmp_path):
     path.write_text("v 0 0 0\nv 1 0 0\nv nan 1 1\nf 1 2 3\n")
     with pytest.raises(MeshInputError, match="NaN"):
         load_user_mesh(path)
+
+
+def test_front_match_tells_a_person_from_a_box():
+    """result.json's mesh_fit: the IoU of the mesh's front silhouette and the photo's mask against MATCH_IOU."""
+    from backend.shape.user_mesh import MATCH_IOU, front_match, mismatch_warning
+
+    person = np.zeros((100, 60), bool)
+    person[10:90, 20:40] = True  # a tall narrow figure
+    box = np.zeros_like(person)
+    box[10:90, 0:60] = True  # the same height, as wide as it is tall in the frame
+    assert front_match(person, person) == {"front_iou": 1.0, "threshold": MATCH_IOU, "matches": True}
+    fit = front_match(box, person)
+    assert fit["front_iou"] == pytest.approx(1 / 3, abs=1e-4) and not fit["matches"]
+    assert mismatch_warning(fit).startswith("the photo and the mesh do not match")
+    assert "33 %" in mismatch_warning(fit)

@@ -1,12 +1,20 @@
-"""Time on Blender's UI thread to build a digitize result, piece by piece (one piece per timer tick).
+"""Time on Blender's UI thread to build a digitize result, piece by piece (one piece per timer tick),
+or to start and follow a re-texture.
 
     .venv/bin/python tools/bench_blender_ticks.py out/sample                  # the venv's Blender
     PYTHONPATH=.venv/blender/4.5.4 .venv/bin/python tools/bench_blender_ticks.py out/sample
+    .venv/bin/python tools/bench_blender_ticks.py --retexture 100000          # a 100k-face mesh
 
 OUT_DIR is a finished `digitize` output. Builds the result `--builds` times in this bpy process
 (a fresh empty scene each time) with `scene_result.build_result_steps`, as the add-on's timer
 does, and prints one table row: the first build's longest piece (first-use costs inside Blender),
 then the median over the other builds of the longest piece and of all pieces together.
+
+--retexture FACES: a mesh of about FACES faces (with UVs) is re-textured `--builds` times with
+`digitize.retexture_selected(wait=False)` against a backend that answers at once (what is timed is
+Blender's side: the operator's call, then every timer tick until the texture is on). Prints the
+median over runs of the operator's call, of the longest tick and of the median tick, and of the
+whole run's wall time.
 """
 
 from __future__ import annotations
@@ -41,11 +49,87 @@ def build_once(out_dir: Path, name: str) -> list[float]:
     return ticks
 
 
+FAKE_BACKEND = """#!/bin/sh
+job="$5"
+mkdir -p "$job/out"
+cp "$job/input/mesh.obj" "$job/out/mesh.obj"
+cp "{texture}" "$job/out/texture.png"
+echo '{{"type": "result", "message": "fake result"}}'
+"""
+
+
+def retexture_once(faces: int, work: Path, run: int) -> dict:
+    """Milliseconds of the operator's call and of each timer tick of one re-texture."""
+    import blender_addon
+    from blender_addon import job_runner
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    blender_addon.register()
+    try:
+        prefs = bpy.context.preferences.addons["blender_addon"].preferences
+        prefs.backend_python = str(work / "fake_python")
+        prefs.jobs_dir = str(work / f"jobs{run}")
+        bpy.context.scene.digitize.photo_path = str(work / "photo.png")
+        segments = max(8, round((2 * faces) ** 0.5))  # a UV sphere: segments x segments/2 faces
+        bpy.ops.mesh.primitive_uv_sphere_add(segments=segments, ring_count=max(4, segments // 2), radius=0.5,
+                                             location=(0.0, 0.0, 0.9))
+        obj = bpy.context.active_object
+        obj.scale = (0.5, 0.35, 1.8)
+        t0 = time.perf_counter()
+        bpy.ops.digitize.retexture_selected(wait=False, use_panel_photo=True)
+        start_ms = (time.perf_counter() - t0) * 1000
+        ticks = []
+        while job_runner.ACTIVE is not None:
+            t = time.perf_counter()
+            job_runner.tick()
+            ticks.append((time.perf_counter() - t) * 1000)
+            time.sleep(job_runner.TICK_S)
+        job = job_runner.LAST
+        return {"faces": len(obj.data.polygons), "state": job.state, "error": job.error, "start_ms": start_ms,
+                "ticks": ticks, "wall_s": time.perf_counter() - t0}
+    finally:
+        blender_addon.unregister()
+
+
+def bench_retexture(faces: int, builds: int) -> int:
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="bench_ticks_") as tmp:
+        work = Path(tmp)
+        image = bpy.data.images.new("bench", 16, 16)
+        image.pixels.foreach_set(np.tile([0.8, 0.1, 0.1, 1.0], 256).astype(np.float32))
+        for name in ("photo.png", "texture.png"):
+            image.filepath_raw, image.file_format = str(work / name), "PNG"
+            image.save()
+        (work / "fake_python").write_text(FAKE_BACKEND.format(texture=work / "texture.png"))
+        (work / "fake_python").chmod(0o755)
+        runs = [retexture_once(faces, work, i) for i in range(max(1, builds))]
+    bad = [r for r in runs if r["state"] != "done"]
+    if bad:
+        print(f"error: a re-texture did not finish: {bad[0]['error']}", file=sys.stderr)
+        return 1
+    row = {"blender": bpy.app.version_string, "faces": runs[0]["faces"],
+           "start_ms": statistics.median(r["start_ms"] for r in runs),
+           "longest_tick_ms": statistics.median(max(r["ticks"]) for r in runs),
+           "median_tick_ms": statistics.median(statistics.median(r["ticks"]) for r in runs),
+           "wall_s": statistics.median(r["wall_s"] for r in runs)}
+    print(table([row], {"faces": "{:,}", "start_ms": "{:.1f}", "longest_tick_ms": "{:.1f}",
+                        "median_tick_ms": "{:.2f}", "wall_s": "{:.1f}"}))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out_dir", type=Path, help="a finished digitize output folder")
+    ap.add_argument("out_dir", type=Path, nargs="?", help="a finished digitize output folder")
     ap.add_argument("--builds", type=int, default=7)
+    ap.add_argument("--retexture", type=int, metavar="FACES", help="time a re-texture of a mesh of FACES faces")
     args = ap.parse_args(argv)
+    if args.retexture:
+        return bench_retexture(args.retexture, args.builds)
+    if args.out_dir is None:
+        ap.error("give OUT_DIR, or --retexture FACES")
     if not (args.out_dir / "result.json").is_file():
         print(f"error: {args.out_dir} is not a finished digitize output (no result.json)", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from PIL import Image
 
 from backend.conventions import PERSPECTIVE, Camera
 from backend.eval.body_checks import arm_torso_gap_cm, back_of_head_is_round, feet_point_forward, knee_flexion_deg
+from backend.eval.pose_checks import fitted_joints, flexion_deg, pose_errors
 from backend.eval.shape_metrics import align_to_truth, front_silhouette_iou
 from backend.export.mesh_io import load_user_mesh
 from backend.intake import load_photo
@@ -209,6 +210,41 @@ def test_a_jump_shows_bent_knees_from_the_side(figures):
     for side in ("l", "r"):
         assert knee_flexion_deg(person.mesh, j[f"hip_{side}"], j[f"knee_{side}"], j[f"ankle_{side}"]) > 100
         assert knee_flexion_deg(aligned, j[f"hip_{side}"], j[f"knee_{side}"], j[f"ankle_{side}"]) > 60
+
+
+@pytest.mark.slow
+def test_a_standing_person_stands_straight_and_a_jump_stays_bent(figures):
+    # mediapipe's 3D reads the standing figure's straight knees as bent 22-28 degrees; the fit used
+    # to turn that into a crouch with the trunk leaning 10 degrees forward.
+    for name in ("standing", "jumping"):
+        person, photo, result, _ = figures(name)
+        body = json.loads((Path(result["photo"]).parent / name / "body.json").read_text())
+        fitted = fitted_joints(body)
+        for side in ("l", "r"):
+            bend = flexion_deg(*(fitted[f"{j}_{side}"] for j in ("hip", "knee", "ankle")))
+            truth = flexion_deg(*(person.joints[f"{j}_{side}"] for j in ("hip", "knee", "ankle")))
+            if name == "standing":
+                assert truth < 1.0 and bend < 10.0
+            else:  # the jump's knees: 115 degrees
+                assert bend > 60.0
+    person, photo, result, _ = figures("standing")
+    body = json.loads((Path(result["photo"]).parent / "standing" / "body.json").read_text())
+    errors = pose_errors(body, person.joints, np.array([0.0, -1.0, 0.0]), Camera.from_json(result["input_camera"]),
+                         photo.camera)
+    assert abs(errors["lean_error_deg"]) < 7.0
+
+
+def test_legs_read_as_a_little_bent_are_taken_as_straight():
+    from backend.shape.body import pose as mp
+    from backend.shape.body.fit import straight_legs
+
+    world = np.zeros((mp.LANDMARK_COUNT, 3))
+    for hip, knee, x in ((mp.LEFT_HIP, mp.LEFT_KNEE, 0.1), (mp.RIGHT_HIP, mp.RIGHT_KNEE, -0.1)):
+        world[hip], world[knee] = (x, 0.0, 0.0), (x, -0.45, 0.1)  # the thigh a little forward
+    world[mp.LEFT_ANKLE] = (0.1, -0.9, 0.05)  # knee bent about 19 degrees: straight
+    world[mp.RIGHT_ANKLE] = (-0.1, -0.6, -0.3)  # bent about 82 degrees: a raised knee
+    legs = mp.PoseLandmarks(np.zeros((mp.LANDMARK_COUNT, 2)), np.ones(mp.LANDMARK_COUNT), world)
+    assert straight_legs(legs) == ["L"]
 
 
 @pytest.mark.slow

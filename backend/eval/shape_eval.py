@@ -31,6 +31,7 @@ from ..synthetic.photo import CHEST_HEIGHT
 ROOT = Path(__file__).resolve().parents[2]
 METRIC_FORMATS = {"front_iou": "{:.3f}", "side_iou": "{:.3f}", "chamfer_cm": "{:.2f}", "thickness_err_cm": "{:.2f}",
                   "shape_s": "{:.1f}"}
+POSE_FORMATS = {"knee_bend_error_deg": "{:.1f}", "lean_error_deg": "{:+.1f}", "pitch_error_deg": "{:+.1f}"}
 
 
 def run_shape_stage(photo: Path, out: Path, height_m: float, shape_args: list[str]) -> tuple[int, str]:
@@ -99,6 +100,13 @@ def evaluate_figure(name: str, out: Path, shape_args: list[str], voxel_m: float,
     pred = load_user_mesh(folder / "shape" / "mesh.obj")
     aligned = align_to_truth(pred, person.mesh)
     truth_checks, pred_checks = anatomy(person.mesh, person), anatomy(aligned, person)
+    pose = {}
+    if (folder / "shape" / "body.json").is_file():  # the fitted skeleton against the true joints
+        from .pose_checks import pose_errors
+
+        body = json.loads((folder / "shape" / "body.json").read_text())
+        pose = pose_errors(body, person.joints, person.yaw @ np.array([0.0, -1.0, 0.0]),
+                           Camera.from_json(result["input_camera"]), photo.camera)
     return {
         **row,
         "method": result["shape"]["method"],
@@ -111,6 +119,7 @@ def evaluate_figure(name: str, out: Path, shape_args: list[str], voxel_m: float,
         "arm_gap_cm": f"{min(pred_checks['arm_gap_cm']):.1f} ({min(truth_checks['arm_gap_cm']):.1f})",
         "feet_forward": f"{_yes(pred_checks['feet_forward'])} ({_yes(truth_checks['feet_forward'])})",
         "round_head": f"{_yes(pred_checks['round_head'])} ({_yes(truth_checks['round_head'])})",
+        **pose,
     }
 
 
@@ -135,6 +144,14 @@ def summary_tables(rows: list[dict]) -> str:
         text += ("\n\nAnatomy on the prediction (the truth in brackets): knee flexion error in degrees (legs the "
                  "truth shows), the smaller arm-torso gap in the section through the elbows (cm), feet pointing "
                  "forward, back of the head round.\n\n" + table(checks, {"knee_err_deg": "{:.1f}"}))
+    posed = [r for r in ok if "lean_error_deg" in r]
+    if posed:
+        pose_rows = [{"figure": r["figure"], **{k: f.format(r[k]) for k, f in POSE_FORMATS.items()}} for r in posed]
+        pose_rows.append({"figure": f"mean of the sizes ({len(posed)})",
+                          **{k: f"{np.mean([abs(r[k]) for r in posed]):.1f}" for k in POSE_FORMATS}})
+        text += ("\n\nThe fitted skeleton against the true joints (backend/eval/pose_checks.py): knee bend error "
+                 "(degrees, both legs), the trunk's forward lean and the camera's look-down, fitted minus true "
+                 "(degrees).\n\n" + table(pose_rows))
     failed = [r for r in rows if r["method"] == "failed"]
     for r in failed:
         text += f"\n\nfailed: {r['figure']}: {r['error']}"

@@ -19,8 +19,14 @@ do not depend on the photo's size):
   may stand out from the body, the body may not stand out of the person);
 - human limits: knees and elbows are hinges that bend one way, the spine and neck bend
   little, the pelvis is upright unless the photo says otherwise, and the trunk stands over the
-  feet front to back (balance). The camera's tilt is left free: a photographer's look-down
-  and a person's lean look alike in one photo, and people stand straighter than cameras are held.
+  feet front to back (balance);
+- straight legs: a leg whose knee mediapipe's 3D reads as bent less than STRAIGHT_KNEE_READING_DEG
+  is held straight (knee and hip), and mediapipe's direction for its thigh and shin is not used:
+  its 3D reads straight standing legs as bent 15-35 degrees at the knee with the thigh forward,
+  and the fit turned that into a crouch (a jump's or a raised knee's 65-85 degrees are kept).
+
+The camera's tilt is left free: a photographer's look-down and a person's lean look alike in one
+photo, and people stand straighter than cameras are held.
 
 The height phenotype is set from the person's height and kept; the other phenotypes stay at
 Anny's average (the dressing step, not the body, takes the person's girth from the outline).
@@ -84,7 +90,12 @@ STEPS_PLACEMENT, STEPS_ARTICULATE, STEPS_POSE = 60, 60, 240
 LIMB_WEIGHT = 0.005
 UPRIGHT_WEIGHT = 0.1
 CAMERA_TILT_WEIGHT = 0.0005
-KNEE_STRAIGHT_WEIGHT = 0.0
+# The spine bends little: with less, the fit leaned the trunk forward 6 degrees on average to
+# meet mediapipe's bent legs (backend/eval/pose_checks.py, docs/evaluation.md).
+SPINE_WEIGHT = 0.05
+# A leg whose knee mediapipe reads as bent less than this is held straight (module docstring).
+STRAIGHT_KNEE_READING_DEG = 35.0
+STRAIGHT_LEG_WEIGHT = 0.002
 BALANCE_WEIGHT, BALANCE_SLACK = 1.0, 0.02  # the slack: a fraction of the stature (3.4 cm at 1.7 m)
 
 
@@ -131,6 +142,19 @@ def supporting_feet(landmarks: mp.PoseLandmarks, body_px: float) -> list[str]:
     floor = max(lowest.values())
     return [side for side, (knee, ankle, _, _) in feet.items()
             if px[ankle, 1] > px[knee, 1] + 0.05 * body_px and lowest[side] >= floor - 0.03 * body_px]
+
+
+def straight_legs(landmarks: mp.PoseLandmarks) -> list[str]:
+    """The legs ("L", "R") whose knee mediapipe's 3D reads as bent less than STRAIGHT_KNEE_READING_DEG."""
+    w = landmarks.world
+    legs = {"L": (mp.LEFT_HIP, mp.LEFT_KNEE, mp.LEFT_ANKLE), "R": (mp.RIGHT_HIP, mp.RIGHT_KNEE, mp.RIGHT_ANKLE)}
+    straight = []
+    for side, (hip, knee, ankle) in legs.items():
+        thigh, shin = w[knee] - w[hip], w[ankle] - w[knee]
+        cos = thigh @ shin / max(float(np.linalg.norm(thigh) * np.linalg.norm(shin)), 1e-9)
+        if np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) < STRAIGHT_KNEE_READING_DEG:
+            straight.append(side)
+    return straight
 
 
 def _torch():
@@ -252,8 +276,12 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     with torch.no_grad():  # how far the trunk stands behind the feet's mean when Anny stands at rest
         rest_kps = body.forward_keypoints(body.zero_pose(), phenotypes)["keypoints"]
         rest_ahead = rest_kps[trunk_kp, 1].mean() - rest_kps[feet_kp, 1].mean() if support else 0.0
-    limb_w = torch.tensor(np.clip(np.minimum(landmarks.visibility[limb_mp[:, 0]], landmarks.visibility[limb_mp[:, 1]]),
-                                  0.3, 1.0), dtype=torch.float32)
+    limb_w = np.clip(np.minimum(landmarks.visibility[limb_mp[:, 0]], landmarks.visibility[limb_mp[:, 1]]), 0.3, 1.0)
+    straight_sides = straight_legs(landmarks)
+    for side in straight_sides:  # held straight below; mediapipe's bend of it is the bias, not the pose
+        hip, knee, ankle = (getattr(mp, f"{'LEFT' if side == 'L' else 'RIGHT'}_{j}") for j in ("HIP", "KNEE", "ANKLE"))
+        limb_w[[LIMBS.index((hip, knee)), LIMBS.index((knee, ankle))]] = 0.0
+    limb_w = torch.tensor(limb_w, dtype=torch.float32)
 
     outside = torch.tensor(_outside_distance(mask))[None, None]
     h, w = mask.shape
@@ -263,7 +291,9 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     sample = torch.tensor(np.random.default_rng(0).choice(len(area), size=3000, replace=False, p=area / area.sum()))
     axes = hinge_axes(body, phenotypes)
     hinge_ids = [FIT_BONES.index(b) for b in axes]
-    knees = torch.tensor([i for i, b in enumerate(axes) if b.startswith("lowerleg")])
+    straight_knees = torch.tensor([i for i, b in enumerate(axes) if b in {f"lowerleg01.{s}" for s in straight_sides}],
+                                  dtype=torch.long)
+    straight_hips = torch.tensor([FIT_BONES.index(f"upperleg01.{s}") for s in straight_sides], dtype=torch.long)
     limit_lo, limit_hi = (torch.tensor(np.array(v), dtype=torch.float32) for v in joint_limits())
     hinge_axes_t = torch.tensor(np.stack([axes[b][0] for b in axes]), dtype=torch.float32)
     straight = torch.tensor([-axes[b][1] for b in axes], dtype=torch.float32)  # the bend of a straight limb
@@ -304,11 +334,12 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         # Human limits. Root: upright (roll and pitch small), any turn. Spine, neck: small bends.
         r = rotvecs
         terms["upright"] = UPRIGHT_WEIGHT * r[0, :2].pow(2).sum()
-        terms["spine"] = 0.005 * r[1:5].pow(2).sum()
+        terms["spine"] = SPINE_WEIGHT * r[1:5].pow(2).sum()
         bend = (r[hinge_ids] * hinge_axes_t).sum(dim=1)
         off_axis = r[hinge_ids] - bend[:, None] * hinge_axes_t
-        terms["hinges"] = 0.02 * (off_axis.pow(2).sum() + torch.relu(straight - bend).pow(2).sum()) + \
-            KNEE_STRAIGHT_WEIGHT * (bend - straight)[knees].pow(2).sum()
+        terms["hinges"] = 0.02 * (off_axis.pow(2).sum() + torch.relu(straight - bend).pow(2).sum())
+        terms["straight_legs"] = STRAIGHT_LEG_WEIGHT * ((bend - straight)[straight_knees].pow(2).sum()
+                                                        + r[straight_hips, 0].pow(2).sum())  # x: hip flexion
         terms["limbs_rest"] = 1e-4 * r[5:].pow(2).sum()
         terms["joint_limits"] = JOINT_LIMIT_WEIGHT * (torch.relu(limit_lo - r) + torch.relu(r - limit_hi)).pow(2).sum()
         terms["camera_tilt"] = CAMERA_TILT_WEIGHT * pitch.pow(2)
@@ -321,7 +352,8 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         if stage == "place":  # where the body stands and how it is turned: the torso's landmarks only
             terms = {k: terms[k] for k in ("keypoints", "upright", "camera_tilt", "balance")}
         elif stage == "articulate":  # the limbs bent as mediapipe's 3D says, before the image has its say
-            terms = {"limbs": terms["limbs"] / LIMB_WEIGHT, "hinges": terms["hinges"], "spine": terms["spine"]}
+            terms = {"limbs": terms["limbs"] / LIMB_WEIGHT, "hinges": terms["hinges"], "spine": terms["spine"],
+                     "straight_legs": terms["straight_legs"]}
         return terms
 
     def run(n: int, params, lr: float, stage: str) -> dict:

@@ -73,6 +73,33 @@ for _kind in ("CONFIG", "SCRIPTS", "EXTENSIONS"):
 """
 
 
+# The add-on registered in a bpy process as a script uses it (the scripting contract): unregistered at
+# exit (a bpy-module process with registered operators hangs at exit otherwise), and Blender's timer
+# loop driven as the event loop drives it, each tick timed. Scripts that start jobs begin with it.
+ADDON_SESSION = """
+import time
+from pathlib import Path
+import blender_addon
+from blender_addon import job_runner
+blender_addon.register()
+import atexit
+atexit.register(lambda: blender_addon.unregister() if hasattr(bpy.types.Scene, "digitize") else None)
+prefs = bpy.context.preferences.addons["blender_addon"].preferences
+scene = bpy.context.scene
+
+def drive_timer():
+    ticks = []
+    assert bpy.app.timers.is_registered(job_runner.tick)
+    while True:
+        t0 = time.perf_counter()
+        again = job_runner.tick()
+        ticks.append((time.perf_counter() - t0) * 1000)
+        if again is None:
+            return ticks
+        time.sleep(0.02)
+"""
+
+
 _END = "--- end of the bpy script ---"  # printed last: a script that stopped early (sys.exit) lacks it
 
 

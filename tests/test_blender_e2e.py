@@ -28,7 +28,7 @@ if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
 from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
-from tests.test_blender_addon import ROOT, bpy_process_env, run_bpy  # noqa: E402
+from tests.test_blender_addon import ADDON_SESSION, ROOT, bpy_process_env, run_bpy  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -39,23 +39,15 @@ HEAVY = {"torch", "cv2", "diffusers", "backend", "transformers", "mediapipe"}
 # loaded machine for reasons that have nothing to do with the add-on.
 TICK_LIMIT_MS = 100.0
 
-COMMON = """
+COMMON = ADDON_SESSION + """
 import json, time
-from pathlib import Path
 import numpy as np
-import blender_addon
-from blender_addon import job_runner
 out = Path(sys.argv[1])
 photo = sys.argv[2]
 report = {}
-blender_addon.register()
-import atexit  # a bpy-module process with registered operators hangs at exit: always unregister
-atexit.register(lambda: blender_addon.unregister() if hasattr(bpy.types.Scene, "digitize") else None)
-prefs = bpy.context.preferences.addons["blender_addon"].preferences
 prefs.backend_python = sys.executable  # the venv's python is also the backend's
 prefs.jobs_dir = str(out / "jobs")
 prefs.keep_job_folders = True  # these tests read the job's inputs and out/ afterwards
-scene = bpy.context.scene
 
 def snapshot():
     scene = bpy.context.scene  # re-fetched: Undo replaces every datablock
@@ -71,17 +63,6 @@ def render_settings():
     return [r.resolution_x, r.resolution_y, r.resolution_percentage, r.engine, r.filepath,
             scene.camera.name if scene.camera else None, r.film_transparent]
 
-def drive_timer():
-    # What Blender's event loop does with bpy.app.timers, timed call by call.
-    ticks = []
-    assert bpy.app.timers.is_registered(job_runner.tick)
-    while True:
-        t0 = time.perf_counter()
-        again = job_runner.tick()
-        ticks.append((time.perf_counter() - t0) * 1000)
-        if again is None:
-            return ticks
-        time.sleep(0.02)
 
 def alive(pid):
     try:

@@ -22,7 +22,7 @@ if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
 from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
-from tests.test_blender_addon import run_bpy  # noqa: E402
+from tests.test_blender_addon import ADDON_SESSION, run_bpy  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -69,20 +69,13 @@ resume.rmdir()
 event("result", "fake result", out=str(out))
 '''
 
-COMMON = """
+COMMON = ADDON_SESSION + """
 import json, os, time
-from pathlib import Path
 import numpy as np
-import blender_addon
-from blender_addon import job_runner, prefs as prefs_module
-blender_addon.register()
-import atexit  # a bpy-module process with registered operators hangs at exit: always unregister
-atexit.register(lambda: blender_addon.unregister() if hasattr(bpy.types.Scene, "digitize") else None)
+from blender_addon import prefs as prefs_module
 tmp = Path(sys.argv[1])
-prefs = bpy.context.preferences.addons["blender_addon"].preferences
 prefs.backend_python = sys.argv[2]
 prefs.jobs_dir = str(tmp / "jobs")
-scene = bpy.context.scene
 report = {}
 
 def save_report():

@@ -26,7 +26,7 @@ if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
 from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
-from tests.test_blender_addon import run_bpy  # noqa: E402
+from tests.test_blender_addon import ADDON_SESSION, run_bpy  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -110,21 +110,14 @@ echo "ModuleNotFoundError: No module named 'numpy'" >&2
 exit 1
 '''
 
-COMMON = """
+COMMON = ADDON_SESSION + """
 import json, os, time, types
-from pathlib import Path
-import blender_addon
-from blender_addon import job_runner, model_files, prefs as prefs_module, status_bar
-blender_addon.register()
-import atexit  # a bpy-module process with registered operators hangs at exit: always unregister
-atexit.register(lambda: blender_addon.unregister() if hasattr(bpy.types.Scene, "digitize") else None)
+from blender_addon import model_files, prefs as prefs_module, status_bar
 tmp = Path(sys.argv[1])
-prefs = bpy.context.preferences.addons["blender_addon"].preferences
 prefs.backend_python = sys.argv[2]
 prefs.jobs_dir = str(tmp / "jobs")
 prefs.models_dir = str(tmp / "models")  # empty: no diffusion models
 (tmp / "models").mkdir(exist_ok=True)
-scene = bpy.context.scene
 status = bpy.context.window_manager.digitize_job
 report = {}
 

@@ -28,7 +28,7 @@ if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
 from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
-from tests.test_blender_addon import ROOT, run_bpy  # noqa: E402
+from tests.test_blender_addon import ADDON_SESSION, ROOT, run_bpy  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -70,21 +70,13 @@ f 3/1 4/2 8/3 7/4
 f 4/1 1/2 5/3 8/4
 """
 
-COMMON = """
+COMMON = ADDON_SESSION + """
 import json, time
-from pathlib import Path
 import numpy as np
-import blender_addon
-from blender_addon import job_runner
-blender_addon.register()
-import atexit  # a bpy-module process with registered operators hangs at exit: always unregister
-atexit.register(lambda: blender_addon.unregister() if hasattr(bpy.types.Scene, "digitize") else None)
 out = Path(sys.argv[1])
-prefs = bpy.context.preferences.addons["blender_addon"].preferences
 prefs.backend_python = sys.argv[2]
 prefs.jobs_dir = str(out / "jobs")
 prefs.keep_job_folders = True
-scene = bpy.context.scene
 scene.digitize.photo_path = sys.argv[3]
 report = {}
 
@@ -106,15 +98,6 @@ def box(obj):
 def overlaps(a, b):
     return all(a[0][k] < b[1][k] and b[0][k] < a[1][k] for k in range(3))
 
-def drive_timer():
-    ticks = []
-    while True:
-        t0 = time.perf_counter()
-        again = job_runner.tick()
-        ticks.append((time.perf_counter() - t0) * 1000)
-        if again is None:
-            return ticks
-        time.sleep(0.02)
 
 def reports_of(fn):
     # What an operator reported (bpy.ops prints its reports in background mode; catch them here).
@@ -334,7 +317,7 @@ def test_retexture_of_suzanne_warns_and_the_backend_uses_blenders_maps(tmp_path,
     assert not fit["matches"] and fit["front_iou"] < fit["threshold"] == 0.7, fit
     assert m["level"] == "WARNING" and "the photo and the mesh do not match" in m["message"], m["message"]
     assert "WARNING" in m["said"] or "Warning" in m["said"], m["said"]
-    assert any("do not match" in w for w in m["warnings"])
+    assert any(code == "mesh_photo_mismatch" and "do not match" in text for code, text in m["warnings"]), m["warnings"]
     # 7: the maps were rendered once: 11 views by Blender, only the photo's own view by the backend.
     rendered = m["result"]["maps"]["rendered_by"]
     assert len(rendered["blender"]) == 11 and "az+180_el+00" in rendered["blender"], rendered

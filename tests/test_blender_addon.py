@@ -100,6 +100,30 @@ def drive_timer():
 """
 
 
+# A fake backend's first lines (a template for str.format: {python}, then the script's own fields):
+# the job it was given, and `event()`, which says a JSON line as the real backend does (docs/job.md).
+FAKE_BACKEND_HEAD = r'''#!{python}
+import json, os, sys, time
+from pathlib import Path
+job = Path(sys.argv[5])
+spec = json.loads((job / "job.json").read_text())
+photo = Path(spec["photo"]).name
+def event(kind, message, **kw):
+    line = json.dumps({{"type": kind, "message": message, **kw}})
+    print(line, flush=True)
+    with open(job / "events.jsonl", "a") as fh:
+        fh.write(line + "\n")
+'''
+# What it writes as its result (format field {texture}: a PNG to use as the texture and a view).
+FAKE_OUT_FILES = r'''out = job / "out"
+(out / "views").mkdir(parents=True)
+(out / "mesh.obj").write_text("v -0.5 0 0\nv 0.5 0 0\nv 0.5 0 1.7\nv -0.5 0 1.7\n"
+                              "vt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nf 1/1 2/2 3/3\nf 1/1 3/3 4/4\n")
+(out / "texture.png").write_bytes(Path({texture!r}).read_bytes())
+(out / "views" / "az+180_el+00.png").write_bytes(Path({texture!r}).read_bytes())
+'''
+
+
 _END = "--- end of the bpy script ---"  # printed last: a script that stopped early (sys.exit) lacks it
 
 

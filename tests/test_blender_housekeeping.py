@@ -22,7 +22,7 @@ if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
 from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
-from tests.test_blender_addon import ADDON_SESSION, run_bpy  # noqa: E402
+from tests.test_blender_addon import ADDON_SESSION, FAKE_BACKEND_HEAD, FAKE_OUT_FILES, run_bpy  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -31,17 +31,7 @@ RED = (220, 30, 30)
 # A backend with nothing to compute, writing what the real one writes into a job folder: events.jsonl,
 # work/, a checkpoint (.out.resume/) while it runs, then out/ sealed with the backend's marker.
 # The photo's name picks what it does: cancel* waits to be cancelled, fail* fails as bad input does.
-FAKE_BACKEND = r'''#!{python}
-import json, os, sys, time
-from pathlib import Path
-job = Path(sys.argv[5])
-spec = json.loads((job / "job.json").read_text())
-photo = Path(spec["photo"]).name
-def event(kind, message, **kw):
-    line = json.dumps({{"type": kind, "message": message, **kw}})
-    print(line, flush=True)
-    with open(job / "events.jsonl", "a") as fh:
-        fh.write(line + "\n")
+FAKE_BACKEND = FAKE_BACKEND_HEAD + r'''
 (job / "work").mkdir(exist_ok=True)
 (job / "work" / "scratch.bin").write_bytes(os.urandom(200_000))
 resume = job / ".out.resume"
@@ -53,12 +43,7 @@ if photo.startswith("fail"):
     sys.exit(2)
 if photo.startswith("cancel"):
     time.sleep(60)
-out = job / "out"
-(out / "views").mkdir(parents=True)
-(out / "mesh.obj").write_text("v -0.5 0 0\nv 0.5 0 0\nv 0.5 0 1.7\nv -0.5 0 1.7\n"
-                              "vt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nf 1/1 2/2 3/3\nf 1/1 3/3 4/4\n")
-(out / "texture.png").write_bytes(Path({texture!r}).read_bytes())
-(out / "views" / "az+180_el+00.png").write_bytes(Path({texture!r}).read_bytes())
+''' + FAKE_OUT_FILES + r'''
 (out / "avatar.glb").write_bytes(os.urandom(100_000))
 result = {{"views": [{{"name": "az+180_el+00", "azimuth_deg": 180.0, "elevation_deg": 0.0}}]}}
 result["output"] = {{"made_by": "photo-digitize", "files": sorted(["result.json", *os.listdir(out)])}}

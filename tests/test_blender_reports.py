@@ -26,7 +26,7 @@ if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
 from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
-from tests.test_blender_addon import ADDON_SESSION, run_bpy  # noqa: E402
+from tests.test_blender_addon import ADDON_SESSION, FAKE_BACKEND_HEAD, FAKE_OUT_FILES, run_bpy  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -58,17 +58,7 @@ EXPECTED_NOTES = [
 
 # A backend that computes nothing. It says what the real one says, in the real one's order (stages,
 # views, fusion steps with their loss), and the photo's name picks the rest: warn* adds WARNINGS.
-FAKE_BACKEND = r'''#!{python}
-import json, os, sys, time
-from pathlib import Path
-job = Path(sys.argv[5])
-spec = json.loads((job / "job.json").read_text())
-photo = Path(spec["photo"]).name
-def event(kind, message, **kw):
-    line = json.dumps({{"type": kind, "message": message, **kw}})
-    print(line, flush=True)
-    with open(job / "events.jsonl", "a") as fh:
-        fh.write(line + "\n")
+FAKE_BACKEND = FAKE_BACKEND_HEAD + r'''
 stages = [("intake", "reading the photo and finding the person"), ("shape", "fitting the body"),
           ("uv", "unwrapping UVs (xatlas)"), ("raster", "rendering the views' maps"),
           ("back", "making the front and the initial back view"), ("views", "synthesizing 6 views"),
@@ -87,12 +77,7 @@ for i, (stage, what) in enumerate(stages, 1):
         for s in range(8, 41, 8):
             event("progress", f"      fusion step {{s}}/40, loss {{0.5 / s:.4f}}", stage="fusion", index=s, total=40)
     event("progress", f"[{{i}}/8] {{what}}: done in 0.1 s", stage=stage, seconds=0.1, fraction=i / 8)
-out = job / "out"
-(out / "views").mkdir(parents=True)
-(out / "mesh.obj").write_text("v -0.5 0 0\nv 0.5 0 0\nv 0.5 0 1.7\nv -0.5 0 1.7\n"
-                              "vt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nf 1/1 2/2 3/3\nf 1/1 3/3 4/4\n")
-(out / "texture.png").write_bytes(Path({texture!r}).read_bytes())
-(out / "views" / "az+180_el+00.png").write_bytes(Path({texture!r}).read_bytes())
+''' + FAKE_OUT_FILES + r'''
 (out / "avatar.glb").write_bytes(os.urandom(1000))
 result = {{"views": [{{"name": "az+180_el+00", "azimuth_deg": 180.0, "elevation_deg": 0.0}}],
           "shape": {{"method": "silhouette"}},

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..shape.body.fit import bend_angle
+
 # The fitted body's bone whose head is each true joint (Anny's bone names).
 BONE_AT = {"hip": "upperleg01", "knee": "lowerleg01", "ankle": "foot", "shoulder": "upperarm01"}
 SIDES = {"l": "L", "r": "R"}
@@ -29,9 +31,8 @@ def fitted_joints(body: dict) -> dict[str, np.ndarray]:
 
 
 def flexion_deg(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
-    """How far the chain a-b-c bends at b: 0 when straight."""
-    u, v = b - a, c - b
-    return float(np.degrees(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1.0, 1.0))))
+    """How far the chain a-b-c bends at b, in degrees: 0 when straight."""
+    return float(np.degrees(bend_angle(a, b, c)))
 
 
 def trunk_lean_deg(joints: dict, facing: np.ndarray) -> float:

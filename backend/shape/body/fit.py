@@ -69,6 +69,7 @@ LIMBS = (
     (mp.RIGHT_EAR, mp.LEFT_EAR),  # the head's turn; not its bow: mediapipe puts the nose far too far forward
 )
 TORSO = (mp.LEFT_SHOULDER, mp.RIGHT_SHOULDER, mp.LEFT_HIP, mp.RIGHT_HIP)
+LEG_LANDMARKS = {"L": (mp.LEFT_HIP, mp.LEFT_KNEE, mp.LEFT_ANKLE), "R": (mp.RIGHT_HIP, mp.RIGHT_KNEE, mp.RIGHT_ANKLE)}
 # Landmarks a whole-body fit needs to see (else the photo shows part of a person).
 REQUIRED = (mp.LEFT_SHOULDER, mp.RIGHT_SHOULDER, mp.LEFT_HIP, mp.RIGHT_HIP, mp.LEFT_KNEE, mp.RIGHT_KNEE,
             mp.LEFT_ANKLE, mp.RIGHT_ANKLE)
@@ -144,17 +145,17 @@ def supporting_feet(landmarks: mp.PoseLandmarks, body_px: float) -> list[str]:
             if px[ankle, 1] > px[knee, 1] + 0.05 * body_px and lowest[side] >= floor - 0.03 * body_px]
 
 
+def bend_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """How far the chain a-b-c bends at b, in radians: 0 when straight."""
+    u, v = b - a, c - b
+    return float(np.arccos(np.clip(u @ v / max(float(np.linalg.norm(u) * np.linalg.norm(v)), 1e-12), -1.0, 1.0)))
+
+
 def straight_legs(landmarks: mp.PoseLandmarks) -> list[str]:
     """The legs ("L", "R") whose knee mediapipe's 3D reads as bent less than STRAIGHT_KNEE_READING_DEG."""
     w = landmarks.world
-    legs = {"L": (mp.LEFT_HIP, mp.LEFT_KNEE, mp.LEFT_ANKLE), "R": (mp.RIGHT_HIP, mp.RIGHT_KNEE, mp.RIGHT_ANKLE)}
-    straight = []
-    for side, (hip, knee, ankle) in legs.items():
-        thigh, shin = w[knee] - w[hip], w[ankle] - w[knee]
-        cos = thigh @ shin / max(float(np.linalg.norm(thigh) * np.linalg.norm(shin)), 1e-9)
-        if np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) < STRAIGHT_KNEE_READING_DEG:
-            straight.append(side)
-    return straight
+    return [side for side, (hip, knee, ankle) in LEG_LANDMARKS.items()
+            if np.degrees(bend_angle(w[hip], w[knee], w[ankle])) < STRAIGHT_KNEE_READING_DEG]
 
 
 def _torch():
@@ -208,8 +209,7 @@ def hinge_axes(body: BodyModel, phenotypes) -> dict[str, tuple[np.ndarray, float
     at = {label: k[i] for i, label in enumerate(body.keypoint_labels)}
 
     def flexion(a, b, c):
-        u, v = at[b] - at[a], at[c] - at[b]
-        return float(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1.0, 1.0)))
+        return bend_angle(at[a], at[b], at[c])
 
     axes = {}
     for side, name in (("L", "left"), ("R", "right")):
@@ -279,7 +279,7 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     limb_w = np.clip(np.minimum(landmarks.visibility[limb_mp[:, 0]], landmarks.visibility[limb_mp[:, 1]]), 0.3, 1.0)
     straight_sides = straight_legs(landmarks)
     for side in straight_sides:  # held straight below; mediapipe's bend of it is the bias, not the pose
-        hip, knee, ankle = (getattr(mp, f"{'LEFT' if side == 'L' else 'RIGHT'}_{j}") for j in ("HIP", "KNEE", "ANKLE"))
+        hip, knee, ankle = LEG_LANDMARKS[side]
         limb_w[[LIMBS.index((hip, knee)), LIMBS.index((knee, ankle))]] = 0.0
     limb_w = torch.tensor(limb_w, dtype=torch.float32)
 

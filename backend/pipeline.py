@@ -375,7 +375,7 @@ def _synthesize(body: Body, input_maps, view_maps: list, inpainter, options, pro
     with progress.stage("views", 6, total, f"synthesizing {len(view_maps) - 1} views"):
         others = synthesize_views([photo_view, back_view], view_maps[1:], inpainter, seed=options.seed,
                                   prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
-                                  on_view=on_view, limbs_of=None if limbs is None else limbs.limbs_of)
+                                  on_view=on_view, limbs_of=None if limbs is None else limbs.limbs_of, head=head)
     return [photo_view, back_view, *others], head
 
 

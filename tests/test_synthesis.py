@@ -352,3 +352,44 @@ def test_a_side_seen_edge_on_takes_the_colour_the_photo_sees_face_on():
     assert seen.sum() > 200
     assert np.abs(plain.image[seen] - rim).max(axis=1).mean() < 0.2  # the dark rim stretched over the side
     assert np.abs(cleaned.image[seen] - shirt).max() < 0.02  # the shirt, all of it
+
+
+def test_the_side_views_paint_the_head_behind_the_ears_with_hair():
+    """The photo sees the side of the head only at its rim; read from the face, it carried skin to the
+    back of the head beside the back view's hair. Behind the ear plane every view now shows the hair."""
+    from types import SimpleNamespace
+
+    from backend.synthesis.aggregate import Aggregate
+    from backend.synthesis.back_view import HeadRegion
+    from backend.synthesis.limbs import LIMBS
+    from backend.synthesis.multiview import hair_on_head
+
+    hair = np.array([0.4, 0.25, 0.1])
+    head = HeadRegion(chin_z=1.5, half_width_m=0.1, centre_x=0.0, hair_colour=hair, from_landmarks=True)
+    # A head 0.2 m deep, its face toward -Y: the ears halfway through, at y = 0.
+    rng = np.random.default_rng(0)
+    ball = rng.normal(size=(2000, 3))
+    head.measure_ears(0.1 * ball / np.linalg.norm(ball, axis=1, keepdims=True) + [0.0, 0.0, 1.6])
+    assert abs(head.ear_y) < 0.01
+    head.ear_y = 0.0  # exactly, for the blend's numbers below
+
+    points = np.array([[0.09, 0.06, 1.6],    # the side, behind the ear: hair
+                       [0.09, -0.06, 1.6],   # the side of the face: left as the photo has it
+                       [0.0, 0.09, 1.45],    # the neck, below the chin: not the head
+                       [0.0, 0.0, 1.6]])     # on the ear plane: half and half
+    assert np.allclose(head.hair_behind_ears(points), [1.0, 0.0, 0.0, 0.5])
+
+    mask = np.ones((1, 4), bool)
+    maps = SimpleNamespace(mask=mask, position=points[None].astype(np.float32))
+    skin = np.array([0.9, 0.7, 0.55], np.float32)
+    agg = Aggregate(np.tile(skin, (1, 4, 1)), np.ones((1, 4), np.float32), np.zeros((1, 4), bool), mask.copy())
+    agg.explained[0, 0] = False  # nobody saw the back of the head's side: painted, no longer missing
+    agg.missing[0, 0] = True
+    hair_on_head(agg, maps, head, limbs_of=None)
+    assert np.allclose(agg.image[0, 0], hair) and np.allclose(agg.image[0, 1], skin)
+    assert np.allclose(agg.image[0, 2], skin) and np.allclose(agg.image[0, 3], (hair + skin) / 2)
+    assert agg.explained.all() and not agg.missing.any()
+    # A hand raised beside the head is not hair.
+    agg.image[:] = skin
+    hair_on_head(agg, maps, head, limbs_of=lambda p: np.full(len(p), LIMBS.index("arm.L")))
+    assert np.allclose(agg.image, skin)

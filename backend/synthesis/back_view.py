@@ -33,6 +33,11 @@ CHIN_FRACTION = 0.87
 HAIR_COLOUR_STEP = 0.12
 HAIR_MAX_HALF_WIDTHS = 2.5
 HAIR_MAX_HEAD_HEIGHTS = 2.0
+# The ears sit about halfway between the front and the back of the head (hair included): behind that
+# plane the photo never saw the head, and its side and back are hair (or the hat). The change from
+# the photo's face to hair is spread over this depth so it does not read as a cut.
+EAR_DEPTH_FRACTION = 0.5
+EAR_BLEND_M = 0.03
 
 
 @dataclass
@@ -46,6 +51,8 @@ class HeadRegion:
     # (or none seen below the chin): the hairline at the nape, hair_end_z = chin_z.
     hair_end_z: float | None = None
     hair_half_width_m: float = 0.0
+    # World y of the plane through the ears (the person faces -Y): None until measured on the mesh.
+    ear_y: float | None = None
 
     def in_hair(self, points: np.ndarray) -> np.ndarray:
         """(N,) bool: world points the back of the head's hair (or long hair down the back) covers."""
@@ -54,6 +61,25 @@ class HeadRegion:
         if self.hair_end_z is None or self.hair_end_z >= self.chin_z:
             return head
         return head | ((points[:, 2] > self.hair_end_z) & (off_centre < self.hair_half_width_m))
+
+    def hair_behind_ears(self, points: np.ndarray) -> np.ndarray:
+        """(N,) in [0, 1]: how much of each world point's colour is the hair's because it lies on the head
+        behind the ears (1 well behind the ear plane, 0 in front of it; 0 everywhere before `ear_y` is
+        measured). The side views take it: they see the head where the photo saw only its rim."""
+        if self.ear_y is None:
+            return np.zeros(len(points))
+        off_centre = np.abs(points[:, 0] - self.centre_x)
+        head = (points[:, 2] > self.chin_z) & (off_centre < self.half_width_m)
+        behind = np.clip((points[:, 1] - self.ear_y) / EAR_BLEND_M + 0.5, 0.0, 1.0)
+        return np.where(head, behind, 0.0)
+
+    def measure_ears(self, vertices: np.ndarray) -> None:
+        """Set `ear_y` from the surface's head (`vertices`, world frame): halfway through its depth."""
+        v = np.asarray(vertices, np.float64)
+        head = v[(v[:, 2] > self.chin_z) & (np.abs(v[:, 0] - self.centre_x) < self.half_width_m)]
+        if len(head) >= 10:
+            front, back = np.percentile(head[:, 1], [2, 98])
+            self.ear_y = float(front + EAR_DEPTH_FRACTION * (back - front))
 
 
 def unproject_to_middle(camera: Camera, uv: np.ndarray) -> np.ndarray:
@@ -161,7 +187,13 @@ def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.n
     if limbs is not None:  # a hand raised beside the head stays a hand; long hair covers the neck and back
         neck_or_back = (point_limbs == LIMBS.index("torso")) & (pts[:, 2] <= head.chin_z)
         in_head &= (point_limbs == LIMBS.index("head")) | neck_or_back
-    colours[in_head] = head.hair_colour
+    hair = in_head.astype(np.float64)
+    if head.ear_y is not None:  # the head's rim in front of the ears is the face's side: the photo's
+        above_chin = pts[:, 2] > head.chin_z
+        hair[above_chin] *= head.hair_behind_ears(pts[above_chin])
+    a = hair[:, None]
+    colours = np.where(ok[:, None], (1 - a) * colours + a * head.hair_colour, head.hair_colour)
+    in_head = hair >= 0.5
     ok |= in_head
 
     image = np.zeros((h, w, 3), np.float32)

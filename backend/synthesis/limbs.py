@@ -42,6 +42,9 @@ EDGE_FRACTION = 0.015
 IN_FRONT_M = 0.03
 FAR_IN_FRONT_M = 0.08  # more than clothes add over the body they cover (a shirt, trousers)
 ROW_COST = 8.0  # a source pixel one row higher or lower counts as this many pixels further sideways
+# The head's rim is hair at one height and skin at the next (a fringe above, the face's side below): a
+# rim pixel reads the face-on pixel of its own row, else stripes of hair cross the cheek.
+HEAD_ROW_COST = 100.0
 # The photo sees a surface edge-on where it turns more than this far from the camera (cosine): there its
 # colour is stretched over a few pixels, shaded dark and blended with what lies beside it.
 EDGE_ON_COS = 0.4
@@ -170,7 +173,8 @@ class LimbSource:
             if not own.any():
                 self._cache[key] = None
             else:
-                _, (near_r, near_c) = ndimage.distance_transform_edt(~own, sampling=(ROW_COST, 1.0),
+                row_cost = HEAD_ROW_COST if LIMBS[limb] == "head" else ROW_COST
+                _, (near_r, near_c) = ndimage.distance_transform_edt(~own, sampling=(row_cost, 1.0),
                                                                       return_indices=True)
                 self._cache[key] = (own, near_r, near_c)
             self._known_alive[id(known)] = known  # keeps the id valid while it is a key

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..raster import ViewMaps
-from .aggregate import PAPER_MIN_SUPPORT_WEIGHT, SupportView, aggregate
+from .aggregate import PAPER_MIN_SUPPORT_WEIGHT, Aggregate, SupportView, aggregate
+from .back_view import HeadRegion
 from .inpaint import Inpainter, InpaintRequest
+from .limbs import LIMBS
 
 # How much each kind of view is trusted when later views and the texture blend them.
 PHOTO_TRUST = 1.0
@@ -82,13 +84,34 @@ def limb_map(maps: ViewMaps, limbs_of: Callable[[np.ndarray], np.ndarray]) -> np
     return out
 
 
+def hair_on_head(agg: Aggregate, maps: ViewMaps, head: HeadRegion, limbs_of: Callable | None) -> None:
+    """Paint the head behind the ears with the hair's colour, in place. The photo saw the side of the
+    head only at its rim, and the views read the rim's colour from where the photo sees the head face-on
+    at the same height: the face's skin, carried round to the back of the head beside the back view's
+    hair, blended into a smear. A hand raised beside the head stays a hand."""
+    points = maps.position[maps.mask].astype(np.float64)
+    hair = head.hair_behind_ears(points)
+    if limbs_of is not None:
+        hair = np.where(limbs_of(points) == LIMBS.index("head"), hair, 0.0)
+    if not hair.any():
+        return
+    a = hair[:, None]
+    agg.image[maps.mask] = np.where(agg.explained[maps.mask][:, None], (1 - a) * agg.image[maps.mask], 0.0) \
+        + a * head.hair_colour
+    painted = np.zeros_like(maps.mask)
+    painted[maps.mask] = hair >= 0.5
+    agg.explained |= painted
+    agg.missing &= ~painted
+
+
 def synthesize_views(supports: list[SynthesizedView], targets: list[ViewMaps], inpainter: Inpainter, *, seed: int,
                      prompt_extra: str = "", negative_prompt: str = "",
                      on_view: Callable[[int, int, SynthesizedView], None] | None = None,
-                     limbs_of: Callable | None = None) -> list[SynthesizedView]:
+                     limbs_of: Callable | None = None, head: HeadRegion | None = None) -> list[SynthesizedView]:
     """Visit `targets` in order; returns the finished target views (supports not included).
 
-    `limbs_of` (points -> limb index, with a fitted body): missing pixels are filled from their own limb."""
+    `limbs_of` (points -> limb index, with a fitted body): missing pixels are filled from their own limb.
+    `head` (the back view's): the head behind the ears is hair in every view (hair_on_head)."""
     done = list(supports)
     fallback = np.mean([s.image[s.known].mean(axis=0) for s in supports if s.known.any()], axis=0)
     out = []
@@ -96,6 +119,8 @@ def synthesize_views(supports: list[SynthesizedView], targets: list[ViewMaps], i
         t0 = time.perf_counter()
         agg = aggregate(maps, [s.as_support() for s in done],
                         min_weight=getattr(inpainter, "min_support_weight", PAPER_MIN_SUPPORT_WEIGHT))
+        if head is not None:
+            hair_on_head(agg, maps, head, limbs_of)
         view = finish_view(maps, agg.image, agg.missing, inpainter, seed=seed + 1000 * (i + 1), trust=SYNTH_TRUST,
                            fallback_colour=fallback, prompt_extra=prompt_extra, negative_prompt=negative_prompt, t0=t0,
                            limbs_of=limbs_of)

@@ -75,6 +75,7 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
         landmarks[:, :2] = working.to_working(landmarks[:, :2])
     # The mesh's own height (feet on z = 0), not the option's: a user's mesh keeps its own size.
     head = find_head(working.rgb, working.mask, camera, float(body.mesh.vertices[:, 2].max()), landmarks)
+    head.measure_ears(body.mesh.vertices)
     known = photo_view.known & ~photo_view.inpainted
     known &= ~front_only_details(working.rgb, known, landmarks)
     image, filled, _ = classical_back_view(maps, working.rgb, known, camera, head, limbs)

@@ -23,6 +23,7 @@ CODES = {
     "lpips_missing": "the LPIPS weights are not on disk (or broken): the substitute perceptual loss ran",
     "lpips_unofficial": "the LPIPS weights file is not torchvision's",
     "no_rig": "no rig was made: a rig needs the fitted 3D body",
+    "rest_pose_ignored": "--rest-pose asked for a neutral pose, but there is no rig: the photo's pose stays",
     "mesh_photo_mismatch": "re-texture: the mesh's outline from the photo's camera does not match the person's",
 }
 

@@ -84,6 +84,10 @@ OPTIONS: dict[str, Option] = {o.key: o for o in (
            help="the skeleton and skin weights in avatar.glb and rig.json (needs the fitted body): mixamo (default; "
                 "Mixamo's bone names), game_engine (Unreal's mannequin names), default (MakeHuman's 104-bone rig "
                 "the body is fitted with), or none (docs/rig.md)"),
+    Option("rest_pose", "--rest-pose", CHOICE, "photo", choices=("photo", "a_pose", "t_pose"),
+           help="the pose the rigged person is delivered in: photo (default; the photo's pose), a_pose or t_pose "
+                "(neutral, for retargeting and game engines; the photo's pose kept as the animation photo_pose); "
+                "needs a rig (docs/rig.md)"),
     Option("segmenter", "--segmenter", CHOICE, "auto", choices=("auto", "alpha", "mediapipe", "grabcut"),
            commands=BOTH),
     Option("rasterizer", "--rasterizer", CHOICE, "auto", choices=("auto", "cpu", "nvdiffrast"), commands=BOTH),

@@ -74,6 +74,7 @@ class DigitizeOptions(ShapeOptions):
     maps_path: Path | None = None  # maps rendered elsewhere (Blender) for the view set, instead of ours
     resume: bool = False  # continue a killed run of the same photo and options (backend/checkpoints.py)
     rig: str = "mixamo"  # the skeleton delivered with the person, or "none" (backend/rig)
+    rest_pose: str = "photo"  # the pose it is delivered in: the photo's, "a_pose" or "t_pose" (rig/rest_pose.py)
 
     def resolved_preset(self) -> Preset:
         return PRESETS[self.preset]
@@ -162,7 +163,31 @@ def make_rig_for(body: Body, name: str):
         return None, {"name": None, "why": f"no rig: a rig needs the fitted 3D body, and this result is {shape}"}
     rig = make_rig(name, body.shape.body, body.mesh)
     return rig, {"name": name, "file": "rig.json", "glb": "avatar.glb", "bones": len(rig.skeleton.names),
-                 "bind_pose": "the photo's pose"}
+                 "bind_pose": "the photo's pose", "rest_pose": "photo"}
+
+
+REST_POSE_WORDS = {"a_pose": "an A-pose", "t_pose": "a T-pose"}
+
+
+def rest_pose_for(rig, rig_entry: dict, body: Body, pose: str, progress: Progress):
+    """(the rig, the mesh to deliver, result.json's `rig` entry) in the asked rest pose: the photo's
+    mesh and rig as they are, or both reposed (backend/rig/rest_pose.py). Without a rig the photo's
+    pose stays, with a warning that says why."""
+    from .rig.rest_pose import to_rest_pose
+
+    if pose == "photo":
+        return rig, body.mesh, rig_entry
+    if rig is None:
+        why = rig_entry["why"].removeprefix("no rig: ")
+        progress.warning(f"--rest-pose {pose} was ignored: it needs a rig ({why}); the person is in the photo's "
+                         "pose", code="rest_pose_ignored")
+        return rig, body.mesh, {**rig_entry, "rest_pose": "photo"}
+    t0 = time.perf_counter()
+    rig, mesh = to_rest_pose(rig, body.shape.body, body.mesh, pose)
+    progress.emit("log", f"reposed the person to {REST_POSE_WORDS[pose]} in {time.perf_counter() - t0:.2f} s "
+                         "(the photo's pose kept as the animation photo_pose)")
+    return rig, mesh, {**rig_entry, "bind_pose": REST_POSE_WORDS[pose], "rest_pose": pose,
+                       "photo_pose": {"glb_animation": "photo_pose", "rig_json": "poses.photo_pose"}}
 
 
 def base_result(photo_path: Path, body: Body, options: ShapeOptions) -> dict:
@@ -313,18 +338,21 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
             progress.emit("log", note)
 
         with progress.stage("export", 8, total, "writing mesh, texture, GLB and preview"):
-            write_obj_with_texture(body.mesh, fused.texture, tmp)
+            rig, rig_entry = make_rig_for(body, options.rig)
+            if rig is None and options.rig != "none":
+                progress.warning(rig_entry["why"], code="no_rig")
+            # mesh.obj, avatar.glb and rig.json in the rest pose asked for; the views, the preview and
+            # body.obj stay in the photo's pose, the one the texture was fused in (docs/rig.md).
+            rig, delivered, rig_entry = rest_pose_for(rig, rig_entry, body, options.rest_pose, progress)
+            write_obj_with_texture(delivered, fused.texture, tmp)
             write_png(tmp / "mask.png", body.segmentation.mask)
             write_fitted_body(tmp, body)
             write_views(tmp / "views", views)
             write_preview(tmp / "preview.png", body.mesh, fused.texture)
-            rig, rig_entry = make_rig_for(body, options.rig)
             if rig is not None:
                 write_json(tmp / "rig.json", rig_json(rig))
-            elif options.rig != "none":
-                progress.warning(rig_entry["why"], code="no_rig")
             # The GLB goes last: its presence means the rest is there too.
-            write_glb(body.mesh, fused.texture, tmp / "avatar.glb", rig=rig)
+            write_glb(delivered, fused.texture, tmp / "avatar.glb", rig=rig)
 
         progress.timings["total"] = round(time.perf_counter() - t_start, 3)
         result = base_result(photo_path, body, options)

@@ -181,7 +181,8 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
                 return _fail(self, self.wait, problem)
             # The photo stays where it is (absolute path): the backend's messages then name the user's file.
             job_json = {"command": "digitize", "photo": str(photo),
-                        "options": {**_options(settings, prefs.get_prefs()), "rig": settings.rig}}
+                        "options": {**_options(settings, prefs.get_prefs()), "rig": settings.rig,
+                                    "rest_pose": settings.rest_pose}}
             folder = _new_job_folder(photo.stem or "person")
         except BlendPathError as e:
             return _fail(self, self.wait, str(e))
@@ -322,7 +323,15 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
                 return _fail(self, self.wait, f"{obj.name} has no UVs and Smart UV Project failed: {e}")
             self.report({"INFO"}, f"{obj.name} had no UVs: unwrapped it with Smart UV Project")
         # Blender's UI thread only copies the arrays out; the rest happens in a thread and a second Blender.
-        raw = mesh_data.read_triangles(obj, context.evaluated_depsgraph_get())
+        # A result delivered in an A- or T-pose is read in the photo's pose: the photo's camera sees
+        # the person only in that pose (the texture fits the mesh's UVs in any pose).
+        from .rig_build import bound_armature, photo_pose_shown
+
+        with photo_pose_shown(context, bound_armature(obj)) as posed_back:
+            raw = mesh_data.read_triangles(obj, context.evaluated_depsgraph_get())
+        if posed_back:
+            self.report({"INFO"}, f"Re-texturing {obj.name} as it stands in the photo's pose (its armature "
+                                  "was posed so for the maps, then put back)")
         try:
             folder = job_folders.JobFolder.create(root, obj.name)
         except OSError as e:

@@ -95,6 +95,16 @@ class DIGITIZE_PG_settings(bpy.types.PropertyGroup):
                ("none", "None", "No skeleton")),
         default="mixamo",
     )
+    rest_pose: EnumProperty(
+        name="Rest Pose",
+        description="The pose the rigged person arrives in (needs a rig)",
+        items=(("photo", "Photo's Pose", "As in the photo: the armature's rest pose is the photo's pose"),
+               ("a_pose", "A-Pose", "Arms straight, 48 degrees down: what retargeting expects; the photo's pose "
+                                    "kept as the Action <name>_photo_pose"),
+               ("t_pose", "T-Pose", "Arms straight out, level: what some engines and tools expect; the photo's "
+                                    "pose kept as the Action <name>_photo_pose")),
+        default="photo",
+    )
     seed: IntProperty(
         name="Seed",
         description="Random seed, for repeatable results",

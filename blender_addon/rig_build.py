@@ -11,18 +11,26 @@ NumPy only (the loader thread); ``add_armature_steps`` makes the Blender data (m
 
 Bones can only be made in Edit Mode, so the armature is entered and left once; when the artist
 is in another mode (editing a mesh, sculpting) the result arrives without its rig and says so.
+
+A rig bound in a neutral rest pose (rig.json `rest_pose` "a_pose" or "t_pose") arrives at rest
+in that pose, with the photo's pose kept as the Action ``<stem>_photo_pose`` (one keyframe per
+bone, a fake user so a save keeps it, not assigned: the artist asked for the neutral pose). The
+same pose goes on the armature as ``digitize_photo_pose`` (per bone, its pose matrix), which
+Re-texture uses to render the mesh in the photo's pose, the one the photo's camera sees.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 WEIGHTS_TICK_S = 0.012  # the vertex groups' share of a tick (the UI's budget is 20 ms)
+PHOTO_POSE_FRAME = 1  # the Action's one keyframe (it holds the pose at every frame)
 
 @dataclass
 class RigData:
@@ -33,6 +41,8 @@ class RigData:
     lengths: np.ndarray  # (B,) metres
     joints: np.ndarray  # (V, 4) bone index per mesh.obj vertex
     weights: np.ndarray  # (V, 4)
+    rest_pose: str = "photo"  # the pose the mesh is bound in: the photo's, "a_pose" or "t_pose"
+    photo_pose: np.ndarray | None = None  # (B, 4, 4) world frame: the bones in the photo's pose, when not at rest
 
 
 def read_rig(path) -> RigData:
@@ -43,9 +53,23 @@ def read_rig(path) -> RigData:
     matrices = np.array([b["matrix"] for b in doc["bones"]], np.float64).reshape(-1, 4, 4)
     tails = np.array([b["tail"] for b in doc["bones"]], np.float64).reshape(-1, 3)
     lengths = np.maximum(np.linalg.norm(tails - matrices[:, :3, 3], axis=1), 1e-3)
+    photo_pose = (doc.get("poses") or {}).get("photo_pose")
     return RigData(str(doc.get("rig", "")), bones, parents, matrices, lengths,
                    np.asarray(doc["vertex_joints"], np.int64).reshape(-1, 4),
-                   np.asarray(doc["vertex_weights"], np.float64).reshape(-1, 4))
+                   np.asarray(doc["vertex_weights"], np.float64).reshape(-1, 4),
+                   str(doc.get("rest_pose", "photo")),
+                   None if photo_pose is None else np.array(photo_pose, np.float64).reshape(len(bones), 4, 4))
+
+
+def pose_basis(rig: RigData, posed: np.ndarray) -> np.ndarray:
+    """(B, 4, 4) each pose bone's ``matrix_basis`` (its turn and shift from rest, in its own frame)
+    that puts the bones at ``posed`` (armature space) when the armature's rest is ``rig.matrices``."""
+    basis = np.empty_like(posed)
+    for b, p in enumerate(rig.parents):
+        rest_local = rig.matrices[b] if p < 0 else np.linalg.inv(rig.matrices[p]) @ rig.matrices[b]
+        posed_local = posed[b] if p < 0 else np.linalg.inv(posed[p]) @ posed[b]
+        basis[b] = np.linalg.inv(rest_local) @ posed_local
+    return basis
 
 
 def why_no_armature(context_mode: str, rig: RigData, vertex_count: int) -> str:
@@ -127,6 +151,46 @@ def _build(context, rig: RigData, obj, arm, data):
     obj.parent = arm  # both at the world origin: the mesh stays where it is
     obj.matrix_parent_inverse.identity()
     arm["digitize_rig"] = rig.name
+    arm["digitize_rest_pose"] = rig.rest_pose
+    if rig.photo_pose is not None:
+        yield
+        add_photo_pose(arm, rig, f"{obj.name}_photo_pose")
+
+
+def add_photo_pose(arm, rig: RigData, name: str):
+    """The photo's pose as the Action ``name`` (fake user, not assigned) and the armature's
+    ``digitize_photo_pose``; the armature is left at rest. Returns the Action."""
+    from mathutils import Matrix
+
+    basis = pose_basis(rig, rig.photo_pose)
+    bones = arm.pose.bones
+    had_animation = arm.animation_data is not None
+    for bone, m in zip(rig.bones, basis, strict=True):
+        pb = bones[bone]
+        pb.rotation_mode = "QUATERNION"
+        pb.matrix_basis = Matrix(m.tolist())
+        # Blender 4.2-5.0 alike: keying makes the Action (a slotted one from 4.4 on) and assigns it.
+        pb.keyframe_insert("location", frame=PHOTO_POSE_FRAME, group=bone)
+        pb.keyframe_insert("rotation_quaternion", frame=PHOTO_POSE_FRAME, group=bone)
+    action = arm.animation_data.action
+    action.name = name
+    action.use_fake_user = True
+    arm.animation_data.action = None
+    if not had_animation:
+        arm.animation_data_clear()
+    for pb in bones:
+        pb.matrix_basis = Matrix.Identity(4)
+    arm["digitize_photo_pose"] = {bone: [float(x) for x in m.ravel()] for bone, m in zip(rig.bones, basis,
+                                                                                       strict=True)}
+    return action
+
+
+def photo_pose_basis(arm) -> dict | None:
+    """{bone: 4x4 matrix_basis} of the photo's pose kept on a digitized armature, or None."""
+    stored = arm.get("digitize_photo_pose") if arm is not None else None
+    if stored is None:
+        return None
+    return {bone: np.array(list(values), np.float64).reshape(4, 4) for bone, values in stored.items()}
 
 
 def _override(arm):
@@ -137,3 +201,43 @@ def _override(arm):
     if window is not None:
         kwargs["window"] = window
     return bpy.context.temp_override(**kwargs)
+
+
+def bound_armature(obj):
+    """The armature object deforming ``obj`` through an Armature modifier, or None."""
+    return next((m.object for m in getattr(obj, "modifiers", ()) if m.type == "ARMATURE" and m.object is not None
+                 and m.object.type == "ARMATURE"), None)
+
+
+@contextmanager
+def photo_pose_shown(context, arm):
+    """While inside: the digitized armature ``arm`` holds the photo's pose (when it keeps one; a rig
+    bound in the photo's pose or none at all changes nothing). Afterwards the artist's pose and
+    Action are back as they were. Yields whether the pose was changed."""
+    from mathutils import Matrix
+
+    basis = photo_pose_basis(arm)
+    if basis is None:
+        yield False
+        return
+    saved = {pb.name: (pb.rotation_mode, pb.matrix_basis.copy()) for pb in arm.pose.bones}
+    anim = arm.animation_data
+    action = anim.action if anim is not None else None
+    slot = getattr(anim, "action_slot", None) if action is not None else None  # Blender 4.4+
+    try:
+        if action is not None:  # an assigned Action would pose the bones again on evaluation
+            anim.action = None
+        for pb in arm.pose.bones:
+            pb.matrix_basis = Matrix(basis[pb.name].tolist()) if pb.name in basis else Matrix.Identity(4)
+        context.view_layer.update()
+        yield True
+    finally:
+        if action is not None:
+            anim.action = action
+            if slot is not None:
+                anim.action_slot = slot
+        for pb in arm.pose.bones:
+            if pb.name in saved:
+                pb.rotation_mode, matrix = saved[pb.name]
+                pb.matrix_basis = matrix
+        context.view_layer.update()

@@ -80,6 +80,9 @@ class VIEW3D_PT_photo_digitize(bpy.types.Panel):
         col.enabled = not busy
         col.prop(settings, "preset")
         col.prop(settings, "rig")
+        row = col.row()
+        row.enabled = settings.rig != "none"  # nothing to repose without a rig
+        row.prop(settings, "rest_pose")
         col.prop(settings, "seed")
         col.prop(settings, "height_m")
         # The prompt only steers the diffusion models: without them it would do nothing, silently.

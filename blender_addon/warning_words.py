@@ -56,6 +56,7 @@ WORDS = {
                             "name.", ""),
     "offload_ignored": ("Offloading only helps on an NVIDIA GPU, so it was ignored.", ""),
     "no_rig": ("No rig was added: a rig needs a 3D body fitted to the photo.", ""),
+    "rest_pose_ignored": ("The person is in the photo's pose: the A-pose or T-pose needs a rig.", ""),
     "mesh_photo_mismatch": ("The photo and the mesh do not match (seen from the photo's camera their outlines "
                             "differ): the texture was made anyway; check that this is the person's photo and mesh.",
                             ""),

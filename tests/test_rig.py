@@ -16,6 +16,7 @@ from backend.export.glb import read_glb_json
 from backend.mesh import Mesh, triangle_edges
 from backend.rig.skeleton import Skeleton, rotation_about
 from backend.rig.skin import Skin, skinned, transfer_skin
+from tests.blender_versions import BLENDERS, blender_id
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"
@@ -162,6 +163,18 @@ def _world_from_nodes(doc: dict) -> dict[int, np.ndarray]:
 
 def test_the_glb_skin_is_valid(rigged):
     out, _ = rigged
+    check_glb_skin(out)
+
+
+def _glb_array(doc: dict, binary: bytes, index: int, dtype, width: int) -> np.ndarray:
+    acc = doc["accessors"][index]
+    view = doc["bufferViews"][acc["bufferView"]]
+    return np.frombuffer(binary, dtype, acc["count"] * width, view["byteOffset"]).reshape(acc["count"], width)
+
+
+def check_glb_skin(out: Path) -> None:
+    """avatar.glb's skin against rig.json: joints, weights summing to 1, invertible inverse bind
+    matrices that undo the joints' bind pose (the mesh bound as delivered)."""
     doc, binary = read_glb_json(out / "avatar.glb")
     skeleton, _, _ = load_rig(out)
     (skin,) = doc["skins"]
@@ -170,10 +183,7 @@ def test_the_glb_skin_is_valid(rigged):
     assert doc["nodes"][0]["skin"] == 0 and "mesh" in doc["nodes"][0]
 
     def array(index, dtype, width):
-        acc = doc["accessors"][index]
-        view = doc["bufferViews"][acc["bufferView"]]
-        data = np.frombuffer(binary, dtype, acc["count"] * width, view["byteOffset"])
-        return data.reshape(acc["count"], width)
+        return _glb_array(doc, binary, index, dtype, width)
 
     prim = doc["meshes"][0]["primitives"][0]["attributes"]
     n = doc["accessors"][prim["POSITION"]]["count"]
@@ -288,6 +298,23 @@ def test_no_rig_without_a_fitted_body_or_when_none_is_asked():
     assert rig is None and entry["name"] is None and "--rig none" in entry["why"]
 
 
+def test_a_rest_pose_without_a_rig_is_ignored_and_said():
+    import io
+
+    from backend.pipeline import make_rig_for, rest_pose_for
+    from backend.progress import Progress
+
+    outline = SimpleNamespace(shape=SimpleNamespace(body=None, method="silhouette"), mesh="the photo's mesh")
+    for rig_name, why in (("mixamo", "the outline's shape"), ("none", "--rig none")):
+        stream = io.StringIO()
+        rig, entry = make_rig_for(outline, rig_name)
+        rig, mesh, entry = rest_pose_for(rig, entry, outline, "t_pose", Progress(stream, jsonl=True))
+        (event,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert event["type"] == "warning" and event["code"] == "rest_pose_ignored"
+        assert "--rest-pose t_pose was ignored" in event["message"] and why in event["message"]
+        assert rig is None and mesh == "the photo's mesh" and entry["rest_pose"] == "photo"
+
+
 def _addon_rig_module():
     spec = importlib.util.spec_from_file_location("rig_build", ROOT / "blender_addon" / "rig_build.py")
     module = importlib.util.module_from_spec(spec)
@@ -343,3 +370,272 @@ def test_merged_rigs_have_the_published_names_and_bend_as_the_fitted_skeleton(ma
     ours = skinned(v, Skin(joints, weights), merged.bind, merged.posed({forearm: local(merged, forearm)}))
     fitted = skinned(v, skin, skeleton.bind, skeleton.posed({"lowerarm01.L": local(skeleton, "lowerarm01.L")}))
     assert np.abs(ours - fitted).max() < 1e-4 and np.abs(ours - v).max() > 0.05
+
+
+# --- A neutral rest pose (--rest-pose): the person delivered in an A-pose or a T-pose ---------------
+
+
+@pytest.fixture(scope="module")
+def a_posed(tmp_path_factory):
+    """The photo of `rigged`, with the same options, delivered in the A-pose."""
+    out = tmp_path_factory.mktemp("rig") / "a_pose"
+    result = digitize(SAMPLE, out, "--fusion-iterations", "3", "--rest-pose", "a_pose")
+    return out, result
+
+
+def _uvs_and_faces(path: Path) -> list[str]:
+    return [line for line in path.open() if line.startswith(("vt ", "f "))]
+
+
+def _degrees_from_down(vector: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(-vector[2] / np.linalg.norm(vector))))
+
+
+def test_the_a_pose_result_is_the_photo_result_reposed(rigged, a_posed):
+    """The same surface (faces, UVs, texture fused in the photo's pose) with only its vertices moved
+    through the skin: watertight, the arms down at the rest skeleton's angle, and skinning it with
+    the photo's pose gives the photo's mesh back."""
+    import trimesh
+
+    (photo_out, _), (out, result) = rigged, a_posed
+    assert result["rig"]["rest_pose"] == "a_pose" and result["rig"]["bind_pose"] == "an A-pose"
+    assert _uvs_and_faces(out / "mesh.obj") == _uvs_and_faces(photo_out / "mesh.obj")
+    assert (out / "texture.png").read_bytes() == (photo_out / "texture.png").read_bytes()
+    photo_mesh, mesh = obj_mesh(photo_out / "mesh.obj"), obj_mesh(out / "mesh.obj")
+    assert len(mesh.vertices) == len(photo_mesh.vertices)
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    assert tm.is_watertight and tm.is_winding_consistent and tm.volume > 0
+
+    skeleton, skin, doc = load_rig(out)
+    photo_skeleton, _, _ = load_rig(photo_out)
+    assert doc["rest_pose"] == "a_pose" and skeleton.names == photo_skeleton.names
+    photo_pose = np.array(doc["poses"]["photo_pose"])
+    np.testing.assert_allclose(photo_pose, photo_skeleton.bind, atol=1e-5)
+    back = skinned(mesh.vertices, skin, skeleton.bind, photo_pose)
+    assert np.abs(back - photo_mesh.vertices).max() < 1e-3  # measured 0.007 mm
+    # The left hand's skin hangs from the shoulder at Anny's rest angle (the upper arm 48 degrees
+    # below horizontal, the elbow straightened), not at the photo's (25 degrees from straight down).
+    shoulder = skeleton.heads[skeleton.index("mixamorig:LeftArm")]
+    hand = np.where(skin.joints == skeleton.index("mixamorig:LeftHand"), skin.weights, 0.0).sum(axis=1) > 0.9
+    assert hand.sum() > 20  # 43 on the sample
+    assert abs(_degrees_from_down(mesh.vertices[hand].mean(axis=0) - shoulder) - (90.0 - 48.3)) < 4.0
+    photo_shoulder = photo_skeleton.heads[photo_skeleton.index("mixamorig:LeftArm")]
+    assert abs(_degrees_from_down(photo_mesh.vertices[hand].mean(axis=0) - photo_shoulder) - (90.0 - 48.3)) > 10.0
+    # Feet on the floor, hips on the Z axis; the skin stretches a little at the shoulders, nothing tears.
+    assert abs(mesh.vertices[:, 2].min()) < 1e-6 and np.abs(skeleton.heads[0][:2]).max() < 1e-6
+    edges = triangle_edges(mesh.faces)
+    before, after = (np.linalg.norm(p[edges[:, 0]] - p[edges[:, 1]], axis=1) for p in (photo_mesh.vertices,
+                                                                                        mesh.vertices))
+    assert after.max() < 2.0 * before.max()  # measured 2.0 -> 2.9 cm
+
+
+def test_the_a_pose_glb_is_bound_at_rest_and_carries_the_photo_pose(a_posed):
+    """avatar.glb passes the skin checks bound in the A-pose, and its animation `photo_pose` (one
+    translation and one rotation per joint) puts the joints where the photo has them."""
+    from backend.export.glb import WORLD_TO_GLTF
+
+    out, _ = a_posed
+    check_glb_skin(out)
+    doc, binary = read_glb_json(out / "avatar.glb")
+    _, _, rig = load_rig(out)
+    (animation,) = doc["animations"]
+    assert animation["name"] == "photo_pose"
+    joints = doc["skins"][0]["joints"]
+    targets = sorted((c["target"]["node"], c["target"]["path"]) for c in animation["channels"])
+    assert targets == sorted((j, path) for j in joints for path in ("translation", "rotation"))
+    for channel in animation["channels"]:  # the joints moved to the keyframe
+        sampler = animation["samplers"][channel["sampler"]]
+        path = channel["target"]["path"]
+        value = _glb_array(doc, binary, sampler["output"], np.float32, 3 if path == "translation" else 4)[0]
+        doc["nodes"][channel["target"]["node"]][path] = value.tolist()
+    world = _world_from_nodes(doc)
+    to_gltf = np.eye(4)
+    to_gltf[:3, :3] = WORLD_TO_GLTF
+    for j, matrix in zip(joints, np.array(rig["poses"]["photo_pose"]), strict=True):
+        np.testing.assert_allclose(world[j], to_gltf @ matrix, atol=1e-4)
+
+
+def test_unposing_is_the_exact_inverse_of_skinning():
+    from scipy.spatial.transform import Rotation
+
+    from backend.rig.rest_pose import unposed
+
+    rng = np.random.default_rng(0)
+    rest, posed = np.tile(np.eye(4), (5, 1, 1)), np.tile(np.eye(4), (5, 1, 1))
+    rest[:, :3, 3], posed[:, :3, 3] = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    posed[:, :3, :3] = Rotation.from_rotvec(rng.normal(scale=0.6, size=(5, 3))).as_matrix()
+    weights = rng.dirichlet(np.ones(4), size=200)
+    skin = Skin(np.argsort(rng.random((200, 5)), axis=1)[:, :4], weights)
+    v = rng.normal(size=(200, 3))
+    rest_v = unposed(v, skin, rest, posed)
+    np.testing.assert_allclose(skinned(rest_v, skin, rest, posed), v, atol=1e-9)
+    assert np.abs(skinned(v, skin, posed, rest) - rest_v).max() > 1e-3  # skinning backward is not the inverse
+
+
+@pytest.fixture(scope="module")
+def anny_photo():
+    """Anny posed as a photo might have it (arms at the sides, a knee bent, the trunk turned), as the
+    fit leaves it: a FittedBody's skeleton, skin and rest skeleton, its bare mesh as the clothed one."""
+    from backend.shape.body.fit import bone_lengths
+    from backend.shape.body.model import FIT_BONES, cache_is_ready, load_anny
+
+    if not cache_is_ready():
+        pytest.skip("the body model's cache is not built (install_deps.py)")
+    body = load_anny()
+    rotvecs = body.zero_pose()
+    for bone, rotvec in (("upperarm01.L", (0.0, -0.6, 0.0)), ("upperarm01.R", (0.0, 0.6, 0.0)),
+                         ("lowerarm01.L", (0.5, 0.0, 0.0)), ("lowerleg01.R", (0.7, 0.0, 0.0)),
+                         ("spine02", (0.0, 0.0, 0.3)), ("root", (0.0, 0.0, 0.4))):
+        rotvecs[FIT_BONES.index(bone)] = body.torch.tensor(rotvec)
+    with body.torch.no_grad():
+        out = body.forward_keypoints(rotvecs, body.phenotypes(0.5))
+    out = {k: v.numpy().astype(np.float64) for k, v in out.items()}
+    lengths = bone_lengths(out["rest_bone_poses"], body.bone_parents, out["rest_vertices"], body.vertex_bone)
+    skeleton = Skeleton(body.bone_labels, body.bone_parents, out["bone_poses"], lengths)
+    return SimpleNamespace(mesh=Mesh(out["vertices"], body.faces), skeleton=skeleton, skin=body.skin(),
+                           rest_bind=out["rest_bone_poses"])
+
+
+def test_the_rest_skeletons_have_straight_arms_down_or_level(anny_photo):
+    """A-pose: Anny's rest, the elbows straightened; T-pose: the upper arms turned level about the
+    shoulder as well. Nothing but the arms differs from Anny's rest."""
+    from backend.rig.rest_pose import rest_skeleton
+
+    sk = anny_photo.skeleton
+    arm = np.array([n.split(".")[0] in ("upperarm01", "upperarm02", "lowerarm01", "lowerarm02") or
+                    n.startswith(("wrist", "metacarpal", "finger")) for n in sk.names])
+    for pose, below_horizontal in (("a_pose", 48.3), ("t_pose", 0.0)):
+        rest = rest_skeleton(anny_photo, pose)
+        np.testing.assert_allclose(rest.bind[~arm], anny_photo.rest_bind[~arm], atol=1e-9)
+        for side in (".L", ".R"):
+            upper, fore, hand = (rest.bind[sk.index(f"{b}{side}")] for b in ("upperarm01", "lowerarm01", "wrist"))
+            assert abs(np.degrees(np.arcsin(-upper[2, 1])) - below_horizontal) < 0.5, (pose, side)
+            straight = (hand[:3, 3] - upper[:3, 3]) / np.linalg.norm(hand[:3, 3] - upper[:3, 3])
+            assert straight @ upper[:3, 1] > 0.995 and fore[:3, 1] @ upper[:3, 1] > 0.995, (pose, side)
+
+
+@pytest.mark.parametrize("rig_name", ["game_engine", "default"])
+def test_a_t_pose_rig_keeps_its_bones_and_gives_the_photo_back(anny_photo, rig_name):
+    from backend.rig import make_rig
+    from backend.rig.rest_pose import to_rest_pose
+
+    rig = make_rig(rig_name, anny_photo, anny_photo.mesh)
+    rest_rig, mesh = to_rest_pose(rig, anny_photo, anny_photo.mesh, "t_pose")
+    assert rest_rig.skeleton.names == rig.skeleton.names and rest_rig.rest_pose == "t_pose"
+    np.testing.assert_allclose(rest_rig.photo_pose, rig.skeleton.bind)
+    np.testing.assert_array_equal(mesh.faces, anny_photo.mesh.faces)
+    back = skinned(mesh.vertices, rig.skin, rest_rig.skeleton.bind, rest_rig.photo_pose)
+    assert np.abs(back - anny_photo.mesh.vertices).max() < 1e-6
+    assert abs(mesh.vertices[:, 2].min()) < 1e-9
+    # The left hand's skin level with the shoulder: the arm reaches out sideways.
+    upper, wrist = {"game_engine": ("upperarm_l", "hand_l"), "default": ("upperarm01.L", "wrist.L")}[rig_name]
+    below = [rig.skeleton.index(wrist)]  # the hand: the wrist and every bone below it (fingers)
+    below += [b for b, p in enumerate(rig.skeleton.parents) if p in below]
+    hand = np.where(np.isin(rig.skin.joints, below), rig.skin.weights, 0.0).sum(axis=1) > 0.9
+    reach = mesh.vertices[hand].mean(axis=0) - rest_rig.skeleton.heads[rest_rig.skeleton.index(upper)]
+    assert hand.sum() > 50 and abs(_degrees_from_down(reach) - 90.0) < 5.0 and reach[0] > 0.4
+    if rig_name == "game_engine":  # Unreal's root bone on the floor under the hips
+        root = rest_rig.skeleton.heads[rest_rig.skeleton.index("Root")]
+        assert abs(root[2]) < 1e-9 and np.abs(root[:2]).max() < 1e-9
+
+
+_REST_POSE_SCRIPT = """
+import json, sys
+import bpy
+import numpy as np
+from blender_addon import rig_build
+out, npz = sys.argv[1], sys.argv[2]
+got, arrays = {}, {}
+
+def positions(obj):
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    me = ev.to_mesh()
+    p = np.array([list(ev.matrix_world @ v.co) for v in me.vertices])
+    ev.to_mesh_clear()
+    return p
+
+# avatar.glb through Blender's glTF importer: the armature at rest in the A-pose, the photo's pose an Action.
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.ops.import_scene.gltf(filepath=out + "/avatar.glb")
+arm = next(o for o in bpy.context.scene.objects if o.type == "ARMATURE")
+mesh = next(o for o in bpy.context.scene.objects if o.type == "MESH" and o.parent == arm)
+got["glb_heads"] = {b.name: list(b.head_local) for b in arm.data.bones}
+got["glb_actions"] = [a.name for a in bpy.data.actions]
+anim = arm.animation_data
+got["glb_assigned"] = anim.action.name if anim is not None and anim.action is not None else None
+arrays["glb_rest"] = np.array([list(mesh.matrix_world @ v.co) for v in mesh.data.vertices])
+action = next(a for a in bpy.data.actions if a.name.startswith("photo_pose"))
+anim = arm.animation_data or arm.animation_data_create()
+anim.action = action
+if hasattr(anim, "action_slot") and anim.action_slot is None:  # Blender 4.4+: slotted Actions
+    anim.action_slot = action.slots[0]
+bpy.context.scene.frame_set(0)
+arrays["glb_posed"] = positions(mesh)
+
+# The add-on's own build from rig.json (rig_build), on mesh.obj's vertices in their order.
+bpy.ops.wm.read_factory_settings(use_empty=True)
+rows = [line.split() for line in open(out + "/mesh.obj") if line.startswith(("v ", "f "))]
+vertices = [tuple(map(float, r[1:4])) for r in rows if r[0] == "v"]
+faces = [[int(t.split("/")[0]) - 1 for t in r[1:4]] for r in rows if r[0] == "f"]
+me = bpy.data.meshes.new("person")
+me.from_pydata(vertices, [], faces)
+obj = bpy.data.objects.new("person", me)
+bpy.context.scene.collection.objects.link(obj)
+rig = rig_build.read_rig(out + "/rig.json")
+steps = rig_build.add_armature_steps(bpy.context, "person", rig, obj, bpy.context.scene.collection)
+try:
+    while True:
+        next(steps)
+except StopIteration as done:
+    arm = done.value
+action = bpy.data.actions.get("person_photo_pose")
+got["addon_action"] = [action is not None, bool(action and action.use_fake_user),
+                       arm.animation_data is not None and arm.animation_data.action is not None,
+                       arm.get("digitize_rest_pose")]
+arrays["addon_rest"] = positions(obj)
+with rig_build.photo_pose_shown(bpy.context, rig_build.bound_armature(obj)) as shown:
+    got["shown"] = shown
+    arrays["addon_shown"] = positions(obj)
+arrays["addon_after"] = positions(obj)
+anim = arm.animation_data_create()
+anim.action = action
+if hasattr(anim, "action_slot") and anim.action_slot is None:
+    anim.action_slot = action.slots[0]
+bpy.context.scene.frame_set(1)
+arrays["addon_action_posed"] = positions(obj)
+np.savez(npz, **arrays)
+print("RESULT " + json.dumps(got))
+"""
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="bpy (Blender as a module) is not installed")
+@pytest.mark.parametrize("blender", BLENDERS, ids=blender_id)  # Actions are slotted from Blender 4.4 on
+def test_blender_gets_the_a_pose_at_rest_and_the_photo_pose_as_an_action(rigged, a_posed, tmp_path, blender):
+    """Through Blender's glTF importer and through the add-on's rig_build: the armature at rest in
+    the A-pose, the photo's pose an Action that puts the mesh back where the photo has it."""
+    from scipy.spatial import cKDTree
+
+    from tests.test_blender_addon import run_bpy
+
+    (photo_out, _), (out, _) = rigged, a_posed
+    skeleton, _, _ = load_rig(out)
+    rest, photo = obj_mesh(out / "mesh.obj").vertices, obj_mesh(photo_out / "mesh.obj").vertices
+    stdout = run_bpy(_REST_POSE_SCRIPT, tmp_path, str(out), str(tmp_path / "got.npz"), timeout=300, blender=blender)
+    got = json.loads([ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1][len("RESULT "):])
+    arrays = np.load(tmp_path / "got.npz")
+    # The importer: bones at rest where rig.json has them (the A-pose), the mesh bound so.
+    for name, head in got["glb_heads"].items():
+        np.testing.assert_allclose(head, skeleton.heads[skeleton.index(name)], atol=1e-4, err_msg=name)
+    # Named photo_pose (Blender 4.2: photo_pose_avatar_rig); the importer assigns it, so the imported
+    # armature shows the photo's pose until the Action is unassigned.
+    assert any(a.startswith("photo_pose") for a in got["glb_actions"]), got["glb_actions"]
+    distance, nearest = cKDTree(rest).query(arrays["glb_rest"])  # the GLB splits vertices at UV seams
+    assert distance.max() < 1e-5
+    assert np.abs(arrays["glb_posed"] - photo[nearest]).max() < 1e-3  # the Action: the photo's pose again
+    # The add-on: at rest in the A-pose, the Action kept (fake user) and not assigned.
+    assert got["addon_action"] == [True, True, False, "a_pose"]
+    assert np.abs(arrays["addon_rest"] - rest).max() < 1e-4
+    assert got["shown"] and np.abs(arrays["addon_shown"] - photo).max() < 1e-3  # Re-texture's view of it
+    assert np.abs(arrays["addon_after"] - rest).max() < 1e-4  # and back at rest afterwards
+    assert np.abs(arrays["addon_action_posed"] - photo).max() < 1e-3

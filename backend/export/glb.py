@@ -13,6 +13,9 @@ Written by hand (it is short) so every convention is explicit:
 - With a rig (backend/rig), the mesh is skinned: one node per bone (the bind pose is the mesh
   as it is, so each inverse bind matrix is the inverse of its bone's world matrix), at most 4
   bones per vertex (JOINTS_0, WEIGHTS_0 summing to 1).
+  A rig bound in a neutral rest pose carries the photo's pose as the animation `photo_pose`:
+  one keyframe (time 0) of each joint's translation and rotation, which Blender's importer makes
+  an Action of.
 
 The file is written under a temporary name in the same folder and renamed when complete.
 """
@@ -105,23 +108,45 @@ def _gltf_matrix(bone_to_world: np.ndarray) -> np.ndarray:
     return c @ bone_to_world
 
 
+def _local_transforms(rig, bone_to_world: np.ndarray) -> np.ndarray:
+    """(B, 4, 4) each bone relative to its parent (a root: to the glTF world), in glTF's frame."""
+    world = _gltf_matrix(bone_to_world)
+    parents = rig.skeleton.parents
+    return np.stack([world[b] if p < 0 else np.linalg.inv(world[p]) @ world[b] for b, p in enumerate(parents)])
+
+
 def _joint_nodes(rig, first: int) -> tuple[list[dict], list[int], np.ndarray]:
     """glTF nodes for the rig's bones (indices from `first`), the root bones' node indices, and the
     inverse bind matrices (B, 4, 4), all in glTF's frame."""
     from scipy.spatial.transform import Rotation
 
     sk = rig.skeleton
-    world = _gltf_matrix(sk.bind)
     nodes, roots = [], []
-    for b, parent in enumerate(sk.parents):
-        local = world[b] if parent < 0 else np.linalg.inv(world[parent]) @ world[b]
+    for b, (parent, local) in enumerate(zip(sk.parents, _local_transforms(rig, sk.bind), strict=True)):
         nodes.append({"name": sk.names[b], "translation": local[:3, 3].tolist(),
                       "rotation": Rotation.from_matrix(local[:3, :3]).as_quat().tolist()})  # x, y, z, w as glTF
         if parent < 0:
             roots.append(first + b)
         else:
             nodes[parent].setdefault("children", []).append(first + b)
-    return nodes, roots, np.linalg.inv(world)
+    return nodes, roots, np.linalg.inv(_gltf_matrix(sk.bind))
+
+
+def _pose_animation(rig, first: int, add_accessor) -> dict:
+    """The glTF animation `photo_pose`: the photo's pose as one keyframe of every joint's translation
+    and rotation. `add_accessor(array, type)` stores an array and returns its accessor's index."""
+    from scipy.spatial.transform import Rotation
+
+    local = _local_transforms(rig, rig.photo_pose)
+    time_accessor = add_accessor(np.zeros((1, 1), np.float32), "SCALAR", minmax=True)
+    samplers, channels = [], []
+    for b, m in enumerate(local):
+        values = {"translation": (m[:3, 3], "VEC3"), "rotation": (Rotation.from_matrix(m[:3, :3]).as_quat(), "VEC4")}
+        for path, (value, kind) in values.items():
+            output = add_accessor(np.asarray(value, np.float32)[None], kind)
+            samplers.append({"input": time_accessor, "output": output, "interpolation": "STEP"})
+            channels.append({"sampler": len(samplers) - 1, "target": {"node": first + b, "path": path}})
+    return {"name": "photo_pose", "samplers": samplers, "channels": channels}
 
 
 def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar", rig=None) -> list[bytes]:
@@ -209,6 +234,16 @@ def glb_chunks(mesh: Mesh, texture: np.ndarray | None, *, name: str = "avatar", 
         gltf["nodes"][0]["skin"] = 0
         gltf["nodes"] += joint_nodes
         gltf["scenes"][0]["nodes"] += roots
+        if rig.photo_pose is not None:
+            def add_accessor(array: np.ndarray, kind: str, minmax: bool = False) -> int:
+                accessor = {"bufferView": add_view(array.tobytes(), None), "componentType": FLOAT,
+                            "count": len(array), "type": kind}
+                if minmax:  # required by the spec for an animation's input (its times)
+                    accessor.update(min=array.min(axis=0).tolist(), max=array.max(axis=0).tolist())
+                accessors.append(accessor)
+                return len(accessors) - 1
+
+            gltf["animations"] = [_pose_animation(rig, first, add_accessor)]
     gltf["accessors"] = accessors
     gltf["bufferViews"] = buffer_views
     gltf["buffers"] = [{"byteLength": offset}]

@@ -3,6 +3,7 @@
     fitted body (shape stage: Anny's bones and skin in the photo's pose)
       -> skeleton (skeleton.py: the rig's bones, bind pose = the photo's pose)
       -> skin weights on the clothed mesh (skin.py: nearest body point, smoothed over the cloth)
+      -> optionally reposed to a neutral A-pose or T-pose, the photo's pose kept (rest_pose.py)
       -> avatar.glb's skin (export/glb.py) and rig.json (bones + per-vertex weights, for the add-on)
 
 Rigs (`--rig`): `mixamo` (the default: Mixamo's 52 bones and names, `mixamorig:Hips` ...,
@@ -34,6 +35,8 @@ class Rig:
     name: str
     skeleton: Skeleton
     skin: Skin  # per vertex of the mesh it was made for
+    rest_pose: str = "photo"  # the pose the mesh is bound in: the photo's, or a neutral one (rest_pose.py)
+    photo_pose: np.ndarray | None = None  # (B, 4, 4) the bones in the photo's pose, when bound in another
 
 
 def make_rig(name: str, fitted, mesh: Mesh) -> Rig:
@@ -49,11 +52,13 @@ def make_rig(name: str, fitted, mesh: Mesh) -> Rig:
 
 def rig_json(rig: Rig) -> dict:
     """rig.json: the bones (world frame, bind pose = the mesh as delivered) and the weights of
-    mesh.obj's vertices, in its order: what the Blender add-on builds the armature from."""
+    mesh.obj's vertices, in its order: what the Blender add-on builds the armature from. Bound in
+    a neutral pose, `poses.photo_pose` holds every bone's matrix in the photo's pose."""
     sk = rig.skeleton
-    return {
+    doc = {
         "rig": rig.name,
         "frame": "world (Z up, metres, person facing -Y); bone Y axis from head to tail",
+        "rest_pose": rig.rest_pose,
         "bones": [{"name": n, "parent": sk.names[p] if p >= 0 else None,
                    "head": np.round(h, 5).tolist(), "tail": np.round(t, 5).tolist(),
                    "matrix": np.round(m, 6).tolist()}
@@ -61,6 +66,9 @@ def rig_json(rig: Rig) -> dict:
         "vertex_joints": rig.skin.joints.tolist(),
         "vertex_weights": _rounded_rows(rig.skin.weights).tolist(),
     }
+    if rig.photo_pose is not None:  # bound in a neutral pose: the photo's pose, bone by bone (world frame)
+        doc["poses"] = {"photo_pose": [np.round(m, 6).tolist() for m in rig.photo_pose]}
+    return doc
 
 
 def _rounded_rows(weights: np.ndarray, decimals: int = 4) -> np.ndarray:

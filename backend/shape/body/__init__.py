@@ -33,6 +33,7 @@ class FittedBody:
     info: dict  # body.json
     skeleton: Skeleton | None = None  # Anny's bones as fitted, world frame (the rig starts from it)
     skin: tuple[np.ndarray, np.ndarray] | None = None  # Anny's (V, k) bone indices and weights
+    rest_bind: np.ndarray | None = None  # (bones, 4, 4) the skeleton in Anny's rest pose, world size, hips at 0
 
 
 class BodyFitFailed(Exception):
@@ -133,8 +134,10 @@ class BodyShape:
                       "offset_m_median": round(float(np.median(dressing.offsets)), 4)},
         }
         skeleton = Skeleton(body.bone_labels, body.bone_parents, bind, scale * fit.bone_lengths)
+        rest_bind = fit.rest_bone_matrices.copy()
+        rest_bind[:, :3, 3] *= scale  # the rest skeleton at the person's size (for a neutral rest pose)
         self.fitted = FittedBody(Mesh(to_world(fit.vertices), fit.faces), body.vertex_parts, info, skeleton,
-                                 body.skin())
+                                 body.skin(), rest_bind)
         notes = [f"body model (Anny) fitted to the photo's pose in {fit.seconds:.1f} s (mean keypoint error "
                  f"{100 * fit.mean_residual:.1f}% of the body's height), dressed to the outline; "
                  f"shape stage {time.perf_counter() - t0:.1f} s", f"lens: {lens.source}"]

@@ -181,6 +181,7 @@ class BodyFit:
     keypoint_labels: list[str]
     bone_matrices: np.ndarray  # (bones, 4, 4) posed bones in fit space: rotation (Y along the bone) and head
     bone_lengths: np.ndarray  # (bones,) head to tail, metres at the body's own scale
+    rest_bone_matrices: np.ndarray  # (bones, 4, 4) Anny's rest pose (A-pose), same phenotype, pelvis at 0
     rotvecs: np.ndarray  # (len(FIT_BONES), 3) Anny "local-ref" rotation vectors
     translation: np.ndarray  # (3,) Anny's origin (the pelvis) in fit space
     pitch: float  # camera tilt about its X axis, radians (positive: looking down)
@@ -385,8 +386,9 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         uv = project(torch.tensor(verts, dtype=torch.float32)).numpy()
         matrices = out["bone_poses"].numpy().astype(np.float64)
         matrices[:, :3, 3] += translation.numpy()
-        lengths = bone_lengths(out["rest_bone_poses"].numpy().astype(np.float64), body.bone_parents,
-                               out["rest_vertices"].numpy().astype(np.float64), body.vertex_bone)
+        rest_matrices = out["rest_bone_poses"].numpy().astype(np.float64)
+        lengths = bone_lengths(rest_matrices, body.bone_parents, out["rest_vertices"].numpy().astype(np.float64),
+                               body.vertex_bone)
     residuals = np.linalg.norm(px - target.numpy(), axis=1)
     used = on_person
     names = [a for _, a, _ in LANDMARKS]
@@ -403,6 +405,7 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     return BodyFit(
         vertices=verts, faces=body.faces, keypoints=kps.numpy().astype(np.float64),
         keypoint_labels=list(body.keypoint_labels), bone_matrices=matrices, bone_lengths=lengths,
+        rest_bone_matrices=rest_matrices,
         rotvecs=rotvecs.detach().numpy().astype(np.float64), translation=translation.detach().numpy().astype(float),
         pitch=float(pitch.detach()), phenotypes={k: float(v[0]) for k, v in phenotypes.items()},
         stature=body.stature(phenotypes),

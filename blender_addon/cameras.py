@@ -68,6 +68,21 @@ def world_to_pixel(cam: dict) -> np.ndarray:
     return k @ np.diag([1.0, 1.0, -1.0]) @ rt
 
 
+def camera_for_moved_mesh(cam: dict, matrix, shift) -> dict | None:
+    """``cam``, made for a mesh in its object's own frame, for the same mesh moved by ``matrix`` (the
+    object's matrix_world) and then by ``shift``: the pixels it sees stay the same. None when the move
+    is not rigid (a scaled or mirrored object): the backend then fits a camera of its own."""
+    m = np.asarray(matrix, float).copy()
+    m[:3, 3] += np.asarray(shift, float)
+    r = m[:3, :3]
+    if not np.allclose(r.T @ r, np.eye(3), atol=1e-5) or np.linalg.det(r) < 0:
+        return None
+    moved = dict(cam)
+    moved["world_to_camera"] = (np.asarray(cam["world_to_camera"], float) @ np.linalg.inv(m)).tolist()
+    moved["world_to_pixel"] = world_to_pixel(moved).tolist()
+    return moved
+
+
 def make_camera(world_to_camera, width: int, height: int, fx: float, fy: float, cx: float, cy: float,
                 projection: str = ORTHOGRAPHIC, name: str = "", azimuth_deg=None, elevation_deg=None) -> dict:
     """A camera in the backend's ``Camera.to_json()`` form."""

@@ -22,6 +22,7 @@ import pytest
 if importlib.util.find_spec("bpy") is None:
     pytest.skip("bpy (Blender as a Python module) is not installed", allow_module_level=True)
 
+from tests.blender_versions import BLENDERS, blender_id  # noqa: E402
 from tests.test_blender_addon import ADDON_SESSION, ROOT, run_bpy  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
@@ -30,7 +31,50 @@ PHOTO = ROOT / "samples" / "person.jpg"
 TICK_LIMIT_MS = 100.0  # a tick that waited on a job would take seconds (see test_blender_e2e.py)
 MIN_PSNR_DB = 24.0
 
-SCRIPT = ADDON_SESSION + """
+# What the artist sees through the photo's camera: the material's colour unlit (an Emission in its
+# place for the render), every other object hidden, a half-size PNG with alpha.
+RENDER_FRONT = """
+def base_color_source(obj):
+    bsdf = next(n for n in obj.active_material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    return bsdf, bsdf.inputs["Base Color"].links[0].from_socket
+
+def render_front(obj, path, percentage=50):
+    scene = bpy.context.scene
+    camera = bpy.data.objects[obj.name + "_input"]
+    mat = obj.active_material
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf, colour = base_color_source(obj)
+    output = next(n for n in nodes if n.type == "OUTPUT_MATERIAL")
+    emission = nodes.new("ShaderNodeEmission")
+    links.new(colour, emission.inputs["Color"])
+    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    hidden = {o.name: o.hide_render for o in scene.objects}
+    for o in scene.objects:
+        o.hide_render = o != obj
+    r = scene.render
+    r.engine = "CYCLES"
+    scene.cycles.samples = 4
+    scene.cycles.filter_width = 0.5
+    scene.cycles.device = "CPU"
+    scene.view_settings.view_transform = "Standard"
+    w, h = camera["digitize_resolution"]
+    r.resolution_x, r.resolution_y, r.resolution_percentage = w, h, percentage
+    r.film_transparent = True
+    r.image_settings.file_format = "PNG"
+    r.image_settings.color_mode = "RGBA"
+    r.filepath = str(path)
+    scene.camera = camera
+    bpy.data.collections[obj.name + "_cameras"].hide_render = False
+    bpy.ops.render.render(write_still=True)
+    bpy.data.collections[obj.name + "_cameras"].hide_render = True
+    links.new(bsdf.outputs["BSDF"], output.inputs["Surface"])
+    nodes.remove(emission)
+    for name, value in hidden.items():
+        scene.objects[name].hide_render = value
+
+"""
+
+SCRIPT = ADDON_SESSION + RENDER_FRONT + """
 import json
 import numpy as np
 import bmesh
@@ -75,44 +119,6 @@ def cancel_when(stage_ok):
     ticks = drive_timer()
     return {"stage": stage, "cancel": ret, "state": job.state, "pid_alive": alive(pid),
             "out_exists": (Path(job.job_dir) / "out").exists(), "max_tick_ms": max(ticks)}
-
-def base_color_source(obj):
-    bsdf = next(n for n in obj.active_material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-    return bsdf, bsdf.inputs["Base Color"].links[0].from_socket
-
-def render_front(obj, path):
-    # What the artist sees through the photo's camera, the material's colour unlit (Emission).
-    camera = bpy.data.objects[obj.name + "_input"]
-    mat = obj.active_material
-    nodes, links = mat.node_tree.nodes, mat.node_tree.links
-    bsdf, colour = base_color_source(obj)
-    output = next(n for n in nodes if n.type == "OUTPUT_MATERIAL")
-    emission = nodes.new("ShaderNodeEmission")
-    links.new(colour, emission.inputs["Color"])
-    links.new(emission.outputs["Emission"], output.inputs["Surface"])
-    hidden = {o.name: o.hide_render for o in scene.objects}
-    for o in scene.objects:
-        o.hide_render = o != obj
-    r = scene.render
-    r.engine = "CYCLES"
-    scene.cycles.samples = 4
-    scene.cycles.filter_width = 0.5
-    scene.cycles.device = "CPU"
-    scene.view_settings.view_transform = "Standard"
-    w, h = camera["digitize_resolution"]
-    r.resolution_x, r.resolution_y, r.resolution_percentage = w, h, 50
-    r.film_transparent = True
-    r.image_settings.file_format = "PNG"
-    r.image_settings.color_mode = "RGBA"
-    r.filepath = str(path)
-    scene.camera = camera
-    bpy.data.collections[obj.name + "_cameras"].hide_render = False
-    bpy.ops.render.render(write_still=True)
-    bpy.data.collections[obj.name + "_cameras"].hide_render = True
-    links.new(bsdf.outputs["BSDF"], output.inputs["Surface"])
-    nodes.remove(emission)
-    for name, value in hidden.items():
-        scene.objects[name].hide_render = value
 
 before = snapshot()
 
@@ -297,3 +303,64 @@ def test_neither_step_blocks_blender(two_step):
         assert max(ticks) < TICK_LIMIT_MS, (step, sorted(ticks)[-5:])
         assert r[f"{step}_call_ms"] < 250, step
         assert max(r[f"{step}_cancel"]["max_tick_ms"], 0) < TICK_LIMIT_MS, step
+
+
+# --- the projected photo on every tested release (the node set is what changes between releases) ---
+
+RELEASE = RENDER_FRONT + """
+import json
+from pathlib import Path
+from blender_addon import scene_result
+out = Path(sys.argv[1])
+made = scene_result.build_result(bpy.context, scene_result.load_result_files(out / "shape"), "card",
+                                 photo_path=str(out / "shape" / "photo.png"))
+obj = made["object"]
+camera = bpy.data.objects["card_input"]
+report = {"preview": bool(obj.active_material.get("digitize_photo_preview")), "moved_x": made["offset_x"],
+          "background": [bg.image.name for bg in camera.data.background_images],
+          "stored_camera": json.loads(obj["digitize_input_camera"])["fx"]}
+render_front(obj, out / "front.png", percentage=100)
+(out / "report.json").write_text(json.dumps(report))
+"""
+
+
+def _card_result(folder: Path) -> None:
+    """A shape result in miniature: a card standing where a person would, the photo a smooth pattern
+    seen by an off-centre pinhole 3 m away."""
+    from PIL import Image
+
+    from backend.conventions import PERSPECTIVE, Camera, look_at
+    from backend.export.mesh_io import obj_text
+    from backend.mesh import Mesh
+
+    folder.mkdir()
+    xs, zs = np.linspace(-0.5, 0.5, 9), np.linspace(0.1, 1.7, 13)
+    vertices = np.array([[x, 0.0, z] for z in zs for x in xs])
+    faces = []
+    for j in range(len(zs) - 1):
+        for i in range(len(xs) - 1):
+            a, b, c, d = j * 9 + i, j * 9 + i + 1, (j + 1) * 9 + i + 1, (j + 1) * 9 + i
+            faces += [[a, b, c], [a, c, d]]
+    (folder / "mesh.obj").write_text(obj_text(Mesh(vertices, np.array(faces))))
+    cam = Camera(look_at(np.array([0.1, -3.0, 0.9]), np.array([0.0, 0.0, 0.9])), 192, 256, 384.0, 384.0,
+                 99.0, 123.0, PERSPECTIVE, "input", 0.0, 0.0)
+    y, x = np.mgrid[0:256, 0:192].astype(np.float64)
+    rgb = np.dstack([0.5 + 0.4 * np.sin(x / 13), 0.5 + 0.4 * np.cos(y / 17), 0.5 + 0.3 * np.sin((x + y) / 23)])
+    alpha = np.full((256, 192), 255, np.uint8)
+    Image.fromarray(np.dstack([(rgb * 255 + 0.5).astype(np.uint8), alpha])).save(folder / "photo.png")
+    result = {"command": "shape", "input_camera": cam.to_json(), "photo_image": {"file": "photo.png"},
+              "mesh": {"file": "mesh.obj"}, "shape": {"method": "user_mesh"}}
+    (folder / "result.json").write_text(json.dumps(result))
+
+
+@pytest.mark.parametrize("blender", BLENDERS, ids=blender_id)
+def test_the_projected_photo_lines_up_on_every_release(tmp_path, blender):
+    _card_result(tmp_path / "shape")
+    user = tmp_path / "blender_user"
+    user.mkdir()
+    run_bpy(RELEASE, user, str(tmp_path), timeout=120, blender=blender)
+    r = json.loads((tmp_path / "report.json").read_text())
+    assert r["preview"] and r["background"] == ["card_photo"] and r["stored_camera"] == 384.0
+    assert r["moved_x"] > 0.5  # placed beside the startup Cube: the projection follows the mesh
+    psnr, pixels = _front_psnr(tmp_path / "front.png", tmp_path / "shape")
+    assert pixels > 20_000 and psnr > 35.0, psnr

@@ -23,6 +23,7 @@ from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from . import cameras, input_checks, job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
 from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
+from .progress_words import job_name
 
 
 def _fail(op, wait: bool, message: str):
@@ -133,7 +134,7 @@ def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: di
                          keep_files=[] if keep_files is None else keep_files)
     if not wait:
         job_runner.start(job)
-        op.report({"INFO"}, f"{kind.capitalize()} started: {label} (job folder {job_dir})")
+        op.report({"INFO"}, f"{job_name(kind)} started: {label} (job folder {job_dir})")
         return {"FINISHED"}
     job_runner.run_blocking(job)
     if job.state != "done":
@@ -300,8 +301,14 @@ def _retexture_photo(settings, obj, use_panel_photo: bool) -> tuple[Path | None,
     return digitized, False
 
 
-def _photo_words(photo: Path, from_panel: bool) -> str:
-    return f"{photo.name}, " + ("the panel's photo" if from_panel else "the photo it was digitized from")
+def _photo_words(photo: Path, from_panel: bool, obj) -> str:
+    if from_panel:
+        return f"{photo.name}, the panel's photo"
+    try:
+        shape_only = json.loads(obj.get("digitize_result") or "{}").get("command") == "shape"
+    except (ValueError, AttributeError):
+        shape_only = False
+    return f"{photo.name}, the photo {'its shape was reconstructed' if shape_only else 'it was digitized'} from"
 
 
 class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
@@ -391,7 +398,7 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         job_json = {"command": "retexture", "photo": str(photo), "mesh": "input/mesh.obj",
                     "maps": "input/maps", "cameras": [], "options": options}  # cameras: written by _maps_chain
         # The object is found again by its session_uid, not its name: the artist may rename it meanwhile.
-        uid, name, from_photo = obj.session_uid, obj.name, _photo_words(photo, from_panel)
+        uid, name, from_photo = obj.session_uid, obj.name, _photo_words(photo, from_panel, obj)
         # The camera the shape was seen through belongs to its photo: with the panel's photo it is fitted anew.
         camera = None if from_panel else _stored_camera(obj)
 

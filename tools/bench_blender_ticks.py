@@ -4,7 +4,7 @@ or to start and follow a re-texture.
     .venv/bin/python tools/bench_blender_ticks.py out/sample                  # the venv's Blender
     PYTHONPATH=.venv/blender/4.5.4 .venv/bin/python tools/bench_blender_ticks.py out/sample
     .venv/bin/python tools/bench_blender_ticks.py --retexture 100000          # a 100k-face mesh
-    .venv/bin/python tools/bench_blender_ticks.py --shape samples/person.jpg  # Reconstruct Shape, real backend
+    .venv/bin/python tools/bench_blender_ticks.py --shape samples/person.jpg --texture --builds 3   # both steps
 
 OUT_DIR is a finished `digitize` (or `shape`) output. Builds the result `--builds` times in this bpy process
 (a fresh empty scene each time) with `scene_result.build_result_steps`, as the add-on's timer
@@ -20,7 +20,8 @@ whole run's wall time.
 --shape PHOTO: `digitize.reconstruct_shape(wait=False)` on PHOTO `--builds` times with the REAL backend
 (this venv's Python), the timer driven as Blender drives it: the operator's call, the longest and the
 median tick, the whole run from the click to the mesh in the scene, and the backend's own time
-(result.json's `timings_s.total`); medians over the runs.
+(result.json's `timings_s.total`); medians over the runs. With --texture, each run then presses
+Texture Selected Mesh on the result (the scene's fusion steps: the preset's), timed the same way.
 """
 
 from __future__ import annotations
@@ -97,12 +98,32 @@ def retexture_once(faces: int, work: Path, run: int) -> dict:
         blender_addon.unregister()
 
 
-def shape_once(photo: Path, work: Path, run: int) -> dict:
-    """Milliseconds of the operator's call and of each timer tick of one Reconstruct Shape."""
+def follow(operator, **kwargs) -> dict:
+    """One job operator started with wait=False and its timer driven to the end: the call's and each
+    tick's milliseconds, the whole run's seconds, the backend's own (result.json `timings_s.total`)."""
     import json
 
-    import blender_addon
     from blender_addon import job_runner
+
+    t0 = time.perf_counter()
+    operator(wait=False, **kwargs)
+    start_ms = (time.perf_counter() - t0) * 1000
+    ticks = []
+    while job_runner.ACTIVE is not None:
+        t = time.perf_counter()
+        job_runner.tick()
+        ticks.append((time.perf_counter() - t) * 1000)
+        time.sleep(job_runner.TICK_S)
+    job = job_runner.LAST
+    result = Path(job.job_dir) / "out" / "result.json"
+    backend_s = json.loads(result.read_text())["timings_s"]["total"] if result.is_file() else float("nan")
+    return {"state": job.state, "error": job.error, "start_ms": start_ms, "ticks": ticks,
+            "wall_s": time.perf_counter() - t0, "backend_s": backend_s}
+
+
+def two_steps_once(photo: Path, work: Path, run: int, texture: bool) -> list[dict]:
+    """Reconstruct Shape (and Texture Selected Mesh on its result) with the real backend."""
+    import blender_addon
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     blender_addon.register()
@@ -111,47 +132,44 @@ def shape_once(photo: Path, work: Path, run: int) -> dict:
         prefs.backend_python = sys.executable
         prefs.jobs_dir = str(work / f"jobs{run}")
         prefs.keep_job_folders = True  # result.json says how long the backend took
-        bpy.context.scene.digitize.photo_path = str(photo)
-        t0 = time.perf_counter()
-        bpy.ops.digitize.reconstruct_shape(wait=False)
-        start_ms = (time.perf_counter() - t0) * 1000
-        ticks = []
-        while job_runner.ACTIVE is not None:
-            t = time.perf_counter()
-            job_runner.tick()
-            ticks.append((time.perf_counter() - t) * 1000)
-            time.sleep(job_runner.TICK_S)
-        job = job_runner.LAST
-        result = Path(job.job_dir) / "out" / "result.json"
-        backend_s = json.loads(result.read_text())["timings_s"]["total"] if result.is_file() else float("nan")
-        return {"state": job.state, "error": job.error, "start_ms": start_ms, "ticks": ticks,
-                "wall_s": time.perf_counter() - t0, "backend_s": backend_s,
-                "faces": len(bpy.context.scene.digitize.result_object.data.polygons) if job.state == "done" else 0}
+        settings = bpy.context.scene.digitize
+        settings.photo_path = str(photo)
+        runs = [{"step": "Reconstruct Shape", **follow(bpy.ops.digitize.reconstruct_shape)}]
+        if texture and runs[0]["state"] == "done":
+            obj = settings.result_object
+            obj.select_set(True)
+            bpy.context.view_layer.objects.active = obj
+            runs.append({"step": "Texture Selected Mesh", **follow(bpy.ops.digitize.retexture_selected)})
+        faces = len(settings.result_object.data.polygons) if settings.result_object else 0
+        return [{**r, "faces": faces} for r in runs]
     finally:
         blender_addon.unregister()
 
 
-def bench_shape(photo: Path, builds: int) -> int:
+def bench_shape(photo: Path, builds: int, texture: bool) -> int:
     import tempfile
 
     from PIL import Image
 
     with tempfile.TemporaryDirectory(prefix="bench_shape_") as tmp:
-        runs = [shape_once(photo.resolve(), Path(tmp), i) for i in range(max(1, builds))]
-    bad = [r for r in runs if r["state"] != "done"]
+        runs = [two_steps_once(photo.resolve(), Path(tmp), i, texture) for i in range(max(1, builds))]
+    bad = [r for steps in runs for r in steps if r["state"] != "done"]
     if bad:
-        print(f"error: a Reconstruct Shape did not finish: {bad[0]['error']}", file=sys.stderr)
+        print(f"error: {bad[0]['step']} did not finish: {bad[0]['error']}", file=sys.stderr)
         return 1
     with Image.open(photo) as im:
         size = f"{im.width}x{im.height}"
-    row = {"blender": bpy.app.version_string, "photo": size, "faces": runs[0]["faces"],
-           "start_ms": statistics.median(r["start_ms"] for r in runs),
-           "longest_tick_ms": statistics.median(max(r["ticks"]) for r in runs),
-           "median_tick_ms": statistics.median(statistics.median(r["ticks"]) for r in runs),
-           "backend_s": statistics.median(r["backend_s"] for r in runs),
-           "wall_s": statistics.median(r["wall_s"] for r in runs)}
-    print(table([row], {"faces": "{:,}", "start_ms": "{:.1f}", "longest_tick_ms": "{:.1f}",
-                        "median_tick_ms": "{:.2f}", "backend_s": "{:.1f}", "wall_s": "{:.1f}"}))
+    rows = []
+    for i, step in enumerate(r["step"] for r in runs[0]):
+        of = [steps[i] for steps in runs]
+        rows.append({"blender": bpy.app.version_string, "step": step, "photo": size, "faces": of[0]["faces"],
+                     "start_ms": statistics.median(r["start_ms"] for r in of),
+                     "longest_tick_ms": statistics.median(max(r["ticks"]) for r in of),
+                     "median_tick_ms": statistics.median(statistics.median(r["ticks"]) for r in of),
+                     "backend_s": statistics.median(r["backend_s"] for r in of),
+                     "wall_s": statistics.median(r["wall_s"] for r in of)})
+    print(table(rows, {"faces": "{:,}", "start_ms": "{:.1f}", "longest_tick_ms": "{:.1f}",
+                       "median_tick_ms": "{:.2f}", "backend_s": "{:.1f}", "wall_s": "{:.1f}"}))
     return 0
 
 
@@ -190,9 +208,10 @@ def main(argv=None) -> int:
     ap.add_argument("--builds", type=int, default=7)
     ap.add_argument("--retexture", type=int, metavar="FACES", help="time a re-texture of a mesh of FACES faces")
     ap.add_argument("--shape", type=Path, metavar="PHOTO", help="time Reconstruct Shape on PHOTO (the real backend)")
+    ap.add_argument("--texture", action="store_true", help="with --shape: then Texture Selected Mesh on its result")
     args = ap.parse_args(argv)
     if args.shape:
-        return bench_shape(args.shape, args.builds)
+        return bench_shape(args.shape, args.builds, args.texture)
     if args.retexture:
         return bench_retexture(args.retexture, args.builds)
     if args.out_dir is None:

@@ -38,7 +38,7 @@ MAX_EVENTS_PER_TICK = 200
 
 @dataclass
 class Job:
-    kind: str  # "digitize" | "retexture"
+    kind: str  # "digitize" | "shape" | "retexture" (the job command)
     label: str  # what the user sees ("person.jpg")
     process: BackendProcess
     job_dir: object

@@ -122,6 +122,18 @@ def cancel_when(stage_ok):
 
 before = snapshot()
 
+# --- bad input: one line, nothing added ---
+s.photo_path = ""
+report["no_photo"] = [sorted(bpy.ops.digitize.reconstruct_shape(wait=True)),
+                      bpy.context.window_manager.digitize_job.last_error]
+text = out / "not_a_photo.jpg"
+text.write_text("this is text, not a photo")
+s.photo_path = str(text)
+report["not_a_photo"] = [sorted(bpy.ops.digitize.reconstruct_shape(wait=True)),
+                         bpy.context.window_manager.digitize_job.last_error]
+s.photo_path = photo
+report["bad_input_scene_same"] = snapshot() == before
+
 # --- step 1 cancelled while the backend shapes the body: nothing is added ---
 report["shape_cancel_start"] = sorted(bpy.ops.digitize.reconstruct_shape(wait=False))
 report["shape_cancel"] = cancel_when(lambda stage: stage == "shape")
@@ -294,6 +306,15 @@ def test_cancel_in_either_step_leaves_the_scene_as_it_was(two_step):
     assert r["shape_cancel"]["stage"] == "shape"
     assert r["texture_cancel"]["stage"] in ("intake", "shape", "uv", "raster")
     assert r["texture_cancel_positions_same"] and r["texture_cancel_preview_kept"]
+
+
+def test_bad_input_gets_one_line_and_adds_nothing(two_step):
+    r, _, stdout = two_step
+    assert r["no_photo"] == [["CANCELLED"], "Choose a photo first"]
+    ret, error = r["not_a_photo"]
+    assert ret == ["CANCELLED"] and "not_a_photo.jpg is not an image" in error and "\n" not in error, error
+    assert f"Warning: {error}" in stdout  # the operator's report
+    assert r["bad_input_scene_same"]
 
 
 def test_neither_step_blocks_blender(two_step):

@@ -135,14 +135,20 @@ def test_the_photo_preview_is_the_photo_with_its_mask_and_at_most_2048_px():
     assert same.shape == (1024, 768, 4) and (same[..., :3] == 200).all()
 
 
-def test_the_photos_camera_moves_with_the_mesh_in_blender():
+@pytest.mark.parametrize("projection", ["perspective", "orthographic"])
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_the_photos_camera_moves_with_the_mesh_in_blender(projection, scale):
     """What Texture Selected Mesh sends: the camera stored in the object's frame, for the mesh as it is
-    sent (placed beside the Cube, then centred): the same pixels. A scaled object gets none."""
+    sent (turned, scaled, placed beside the Cube, then centred): the same pixels, through a camera that
+    stays rigid. A mirrored or unevenly scaled object gets none (the backend fits one)."""
     cameras = _addon_cameras()
-    cam = photo_camera().to_json()
+    cam = {**photo_camera().to_json(), "projection": projection}
+    if projection == "orthographic":
+        cam["fx"] = cam["fy"] = 300.0
     angle = np.radians(30)
     matrix = np.eye(4)
-    matrix[:3, :3] = [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]
+    matrix[:3, :3] = scale * np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0],
+                                       [0, 0, 1]])
     matrix[:3, 3] = [1.64, 0.5, 0.0]
     shift = np.array([-1.7, -0.4, 0.0])
     moved = cameras.camera_for_moved_mesh(cam, matrix, shift)
@@ -151,9 +157,11 @@ def test_the_photos_camera_moves_with_the_mesh_in_blender():
     before, _ = Camera.from_json(cam).project(points)
     after, _ = Camera.from_json(moved).project(sent)
     np.testing.assert_allclose(after, before, atol=1e-9)
+    rotation = np.array(moved["world_to_camera"])[:3, :3]
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-9)
     np.testing.assert_allclose(moved["world_to_pixel"], Camera.from_json(moved).world_to_pixel(), atol=1e-9)
-    scaled = np.diag([2.0, 2.0, 2.0, 1.0])
-    assert cameras.camera_for_moved_mesh(cam, scaled, shift) is None
+    for bad in (np.diag([2.0, 1.0, 1.0, 1.0]), np.diag([-1.0, 1.0, 1.0, 1.0])):
+        assert cameras.camera_for_moved_mesh(cam, bad, shift) is None
 
 
 def test_unknown_commands_name_the_shape_command(tmp_path):

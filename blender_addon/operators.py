@@ -351,7 +351,8 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         obj = _selected_mesh(context)
         try:
             photo, from_panel = _retexture_photo(settings, obj, self.use_panel_photo)
-            options = _options(settings, prefs.get_prefs())
+            # No rig: the mesh keeps the one it has in Blender (a texture job's rig would be no body's, and said so).
+            options = {**_options(settings, prefs.get_prefs()), "rig": "none"}
             root = jobs_root()
         except BlendPathError as e:
             return _fail(self, self.wait, str(e))

@@ -200,6 +200,7 @@ job = job_runner.ACTIVE
 report["texture_ticks_ms"] = drive_timer()
 report["texture_s"] = time.time() - t0
 report["texture_state"] = [job.state, job.error, job.message]
+report["texture_notes"] = [note.text for note in job.notes]
 report["texture_job_dir"] = str(job.job_dir)
 obj = s.result_object
 np.save(out / "textured.npy", positions(obj))
@@ -288,6 +289,8 @@ def test_texturing_keeps_the_artists_edit_and_matches_the_photo(two_step):
     job = Path(r["texture_job_dir"])
     spec = json.loads((job / "job.json").read_text())
     assert spec["command"] == "retexture" and spec["photo"] == str(PHOTO) and "input_camera" in spec
+    assert spec["options"]["rig"] == "none"  # the mesh keeps its rig: no "No rig was added" note
+    assert not any("rig" in note for note in r["texture_notes"]), r["texture_notes"]
     result = json.loads((job / "out" / "result.json").read_text())
     assert "the photo's camera came with the mesh" in result["shape"]["notes"]
     psnr, pixels = _front_psnr(tmp / "textured_front.png", Path(r["shape_job_dir"]) / "out")

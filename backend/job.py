@@ -13,11 +13,11 @@ from . import options as opts
 from .errors import UserError
 from .progress import Progress
 
-COMMANDS = ("digitize", "retexture")
+COMMANDS = ("digitize", "shape", "retexture")
 VERSION = 1
 # job.json's own keys and what each must be; `options` is checked by backend/options.py.
 PATH_KEYS = ("photo", "mesh", "maps")
-JOB_KEYS = ("version", "command", *PATH_KEYS, "cameras", "options")
+JOB_KEYS = ("version", "command", *PATH_KEYS, "cameras", "input_camera", "options")
 
 
 class TeeStream:
@@ -66,11 +66,34 @@ def read_job(job_dir: Path) -> dict:
         raise UserError(f"{path}: a retexture job needs 'mesh'")
     if not isinstance(job.get("cameras", []), list):
         raise UserError(f"{path}: 'cameras' must be a list of cameras, got {opts.shown(job['cameras'])}")
+    if job.get("input_camera") is not None:
+        job["input_camera"] = read_camera(job["input_camera"], f"{path}: 'input_camera'")
     try:
         job["options"] = opts.read_options(job.get("options"), "options.")
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
     return job
+
+
+def read_camera(value, name: str):
+    """A camera as Camera.to_json writes it (docs/job.md), checked: one line naming what is wrong."""
+    import math
+
+    from .conventions import Camera
+
+    if not isinstance(value, dict):
+        raise UserError(f"{name} must be a camera object (Camera.to_json), got {opts.shown(value)}")
+    try:
+        camera = Camera.from_json(value)
+        numbers = [*camera.world_to_camera.ravel(), camera.fx, camera.fy, camera.cx, camera.cy]
+        ok = camera.world_to_camera.shape == (4, 4) and all(math.isfinite(x) for x in numbers)
+        ok = ok and camera.width > 0 and camera.height > 0 and camera.fx > 0 and camera.fy > 0
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{name} is not a camera ({type(e).__name__}: {e}): write it as Camera.to_json does") from None
+    if not ok:
+        raise UserError(f"{name} is not a camera: a 4x4 world_to_camera, a positive size and focal length, "
+                        "all finite")
+    return camera
 
 
 def resolve(job_dir: Path, value: str | None) -> Path | None:
@@ -85,15 +108,18 @@ def run_job(job_dir: Path, progress: Progress) -> dict:
     values = job["options"]
     opts.preflight(values)
     from .outputs import claimed_output
-    from .pipeline import DigitizeOptions, run_digitize
+    from .pipeline import DigitizeOptions, ShapeOptions, run_digitize, run_shape
 
     photo, mesh = resolve(job_dir, job["photo"]), resolve(job_dir, job.get("mesh"))
     maps = resolve(job_dir, job.get("maps"))
     keep = (job_dir / "job.json", photo, mesh, maps, values["models_dir"])
     with claimed_output(job_dir / "out", overwrite=values["overwrite"], keep=keep) as out:
-        options = DigitizeOptions(**opts.pipeline_kwargs(values), mesh_path=mesh, maps_path=maps,
-                                  keep_mesh_uvs=job["command"] == "retexture")
         (job_dir / "work").mkdir(exist_ok=True)
+        if job["command"] == "shape":  # the first step of two: no views' maps, Blender renders the edited mesh's
+            options = ShapeOptions(**opts.pipeline_kwargs(values, opts.SHAPE), mesh_path=mesh, shape_maps=False)
+            return run_shape(photo, out, options, progress)
+        options = DigitizeOptions(**opts.pipeline_kwargs(values), mesh_path=mesh, maps_path=maps,
+                                  keep_mesh_uvs=job["command"] == "retexture", input_camera=job.get("input_camera"))
         return run_digitize(photo, out, options, progress)
 
 

@@ -80,7 +80,7 @@ OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("shape", "--shape", CHOICE, "auto", choices=("auto", "body", "silhouette"), commands=BOTH,
            help="auto (default): the body model fitted to the photo, else the outline's shape; body: refuse the "
                 "photo rather than fall back; silhouette: the outline's shape (docs/shape.md)"),
-    Option("rig", "--rig", CHOICE, "mixamo", choices=("mixamo", "game_engine", "default", "none"),
+    Option("rig", "--rig", CHOICE, "mixamo", choices=("mixamo", "game_engine", "default", "none"), commands=BOTH,
            help="the skeleton and skin weights in avatar.glb and rig.json (needs the fitted body): mixamo (default; "
                 "Mixamo's bone names), game_engine (Unreal's mannequin names), default (MakeHuman's 104-bone rig "
                 "the body is fitted with), or none (docs/rig.md)"),

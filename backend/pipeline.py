@@ -54,6 +54,9 @@ class ShapeOptions:
     rasterizer: str = "auto"
     target_faces: int = DEFAULT_TARGET_FACES  # of the reconstructed body (a user's mesh is kept as it is)
     keep_mesh_uvs: bool = False  # re-texturing: bake onto the user mesh's own UVs when it has them
+    input_camera: Camera | None = None  # re-texturing: the photo's camera the mesh was made for (photo pixels)
+    shape_maps: bool = True  # shape: render the views' maps too (the add-on's Texture step renders its own)
+    rig: str = "mixamo"  # the skeleton delivered with the person, or "none" (backend/rig)
     views: str = "default"  # the view schedule (`backend.views.parse_views`)
     # The learned models (the shape stage's normals; digitize's inpainter) and where they run.
     device: str = "auto"
@@ -73,7 +76,6 @@ class DigitizeOptions(ShapeOptions):
     offload: bool = False  # CUDA: keep only the running model on the GPU
     maps_path: Path | None = None  # maps rendered elsewhere (Blender) for the view set, instead of ours
     resume: bool = False  # continue a killed run of the same photo and options (backend/checkpoints.py)
-    rig: str = "mixamo"  # the skeleton delivered with the person, or "none" (backend/rig)
     rest_pose: str = "photo"  # the pose it is delivered in: the photo's, "a_pose" or "t_pose" (rig/rest_pose.py)
 
     def resolved_preset(self) -> Preset:
@@ -106,6 +108,14 @@ def camera_in_photo(working_camera: Camera, x0: float, y0: float, scale: float, 
                   c.projection, "input", c.azimuth_deg, c.elevation_deg)
 
 
+def camera_in_working(photo_camera: Camera, working) -> Camera:
+    """`camera_in_photo` the other way: a camera in the original photo's pixels, in the working crop's."""
+    c, k = photo_camera, working.scale
+    return Camera(c.world_to_camera, working.resolution, working.resolution, c.fx * k, c.fy * k,
+                  (c.cx - working.x0) * k, (c.cy - working.y0) * k, c.projection, "input", c.azimuth_deg,
+                  c.elevation_deg)
+
+
 def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, total: int) -> Body:
     with progress.stage("intake", 1, total, "reading the photo and finding the person"):
         photo = load_photo(photo_path)
@@ -119,7 +129,9 @@ def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, tota
         estimator, close = choose_shape_estimator(options.mesh_path, options.target_faces, shape=options.shape,
                                                   models_dir=options.models_dir, models=options.models,
                                                   device=options.device, seed=options.seed,
-                                                  log=lambda message: progress.emit("log", message))
+                                                  log=lambda message: progress.emit("log", message),
+                                                  camera=None if options.input_camera is None else
+                                                  camera_in_working(options.input_camera, working))
         lens = photo_lens(photo.width, photo.height, photo.exif_focal)
         try:
             shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m,
@@ -190,14 +202,15 @@ def rest_pose_for(rig, rig_entry: dict, body: Body, pose: str, progress: Progres
                        "photo_pose": {"glb_animation": "photo_pose", "rig_json": "poses.photo_pose"}}
 
 
-def base_result(photo_path: Path, body: Body, options: ShapeOptions) -> dict:
-    """The result.json fields `shape` and `digitize` share."""
+def base_result(photo_path: Path, body: Body, options: ShapeOptions, command: str) -> dict:
+    """The result.json fields `shape` and `digitize` share; `command` says which made it."""
     mesh, atlas = body.mesh, body.atlas
     working = body.working
     # A user's mesh keeps its own size: say what it is, not what --height asked for.
     height_m = round(float(np.ptp(mesh.vertices[:, 2])), 4) if body.shape.method == "user_mesh" else options.height_m
     return {
         "version": __version__,
+        "command": command,
         "photo": str(Path(photo_path).absolute()),
         "input_camera": body.input_camera.to_json(),
         "working_camera": body.shape.camera.to_json(),
@@ -213,31 +226,68 @@ def base_result(photo_path: Path, body: Body, options: ShapeOptions) -> dict:
 
 
 def run_shape(photo_path: Path, out_dir: Path, options: ShapeOptions, progress: Progress | None = None) -> dict:
-    """photo -> mask -> mesh -> UV atlas -> maps, written to `out_dir` (whole or not at all)."""
+    """photo -> mask -> mesh -> UV atlas (-> maps), written to `out_dir` (whole or not at all).
+
+    What the texture step needs next: the mesh with its UVs, the photo's camera (result.json), the
+    photo as it was read (photo.png, the person mask as alpha) and, with a fitted body, its rig.
+    """
+    from .rig import rig_json
+
     progress = progress or Progress()
     t_start = time.perf_counter()
-    total = 5
+    total = 5 if options.shape_maps else 4
     rasterizer = get_rasterizer(options.rasterizer)
     with claimed_output(out_dir) as out_dir, staged_output_dir(out_dir) as tmp:  # checked and locked first
         body = build_body(photo_path, options, progress, total)
-        with progress.stage("raster", 4, total, "rendering normal, silhouette, UV and depth maps"):
-            cameras = view_cameras(body.mesh, parse_views(options.views), options.map_resolution)
-            maps = rasterizer.render(body.mesh, cameras)
+        cameras = []
+        if options.shape_maps:
+            with progress.stage("raster", 4, total, "rendering normal, silhouette, UV and depth maps"):
+                cameras = view_cameras(body.mesh, parse_views(options.views), options.map_resolution)
+                maps = rasterizer.render(body.mesh, cameras)
 
-        with progress.stage("write", 5, total, "writing the results"):
+        with progress.stage("write", total, total, "writing the results"):
             (tmp / "mesh.obj").write_text(obj_text(body.mesh))
             write_png(tmp / "mask.png", body.segmentation.mask)
-            save_maps(maps, tmp / "maps")
+            write_png(tmp / PHOTO_IMAGE, photo_with_mask(body.photo.rgb, body.segmentation.mask))
+            if cameras:
+                save_maps(maps, tmp / "maps")
             write_fitted_body(tmp, body)
+            rig, rig_entry = make_rig_for(body, options.rig)
+            if rig is not None:
+                write_json(tmp / "rig.json", rig_json(rig))
+                del rig_entry["glb"]  # no GLB without a texture
+            elif options.rig != "none":
+                progress.warning(rig_entry["why"], code="no_rig")
         progress.timings["total"] = round(time.perf_counter() - t_start, 3)
-        result = base_result(photo_path, body, options)
-        result["maps"] = {"folder": "maps", "format": "docs/maps.md", "rasterizer": rasterizer.name,
-                          "views": [c.to_json() for c in cameras]}
+        result = base_result(photo_path, body, options, "shape")
+        result["photo_image"] = {"file": PHOTO_IMAGE, "camera": "input_camera",
+                                 "what": "the photo as read (EXIF orientation applied), the person mask as alpha"}
+        result["rig"] = rig_entry
+        if cameras:
+            result["maps"] = {"folder": "maps", "format": "docs/maps.md", "rasterizer": rasterizer.name,
+                              "views": [c.to_json() for c in cameras]}
         result["fallbacks"] = fallbacks(body)
         result["timings_s"] = dict(progress.timings)
         write_json(tmp / "result.json", result)
     progress.emit("result", f"done: {Path(out_dir)}", out=str(out_dir))
     return result
+
+
+PHOTO_IMAGE = "photo.png"
+PHOTO_IMAGE_MAX_SIDE = 2048  # a preview to project, not the texture's source: the job reads the photo itself
+
+
+def photo_with_mask(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The photo as RGBA with the person mask as alpha, its longer side at most PHOTO_IMAGE_MAX_SIDE."""
+    from PIL import Image
+
+    rgba = np.dstack([rgb, np.where(mask, 255, 0).astype(np.uint8)])
+    h, w = mask.shape
+    k = PHOTO_IMAGE_MAX_SIDE / max(h, w)
+    if k >= 1:
+        return rgba
+    small = Image.fromarray(rgba).resize((max(1, round(w * k)), max(1, round(h * k))), Image.Resampling.BILINEAR)
+    return np.asarray(small)
 
 
 def run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, progress: Progress | None = None) -> dict:
@@ -355,7 +405,7 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
             write_glb(delivered, fused.texture, tmp / "avatar.glb", rig=rig)
 
         progress.timings["total"] = round(time.perf_counter() - t_start, 3)
-        result = base_result(photo_path, body, options)
+        result = base_result(photo_path, body, options, "digitize")
         result.update({
             "texture": {"file": "texture.png", "resolution": int(fused.texture.shape[0]),
                         "seen_fraction": round(float(fused.seen[fused.chart_mask].mean()), 4),

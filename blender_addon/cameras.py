@@ -68,6 +68,27 @@ def world_to_pixel(cam: dict) -> np.ndarray:
     return k @ np.diag([1.0, 1.0, -1.0]) @ rt
 
 
+def camera_for_moved_mesh(cam: dict, matrix, shift) -> dict | None:
+    """``cam``, made for a mesh in its object's own frame, for the same mesh moved by ``matrix`` (the
+    object's matrix_world) and then by ``shift``: the pixels it sees stay the same. A uniform scale
+    moves the camera with it (a pinhole sees a scaled scene from a scaled place alike; an orthographic
+    camera takes fewer pixels per metre). None for a mirrored or unevenly scaled object: the backend
+    then fits a camera of its own."""
+    m = np.asarray(matrix, float).copy()
+    m[:3, 3] += np.asarray(shift, float)
+    scale = abs(np.linalg.det(m[:3, :3])) ** (1.0 / 3.0)
+    q = m[:3, :3] / max(scale, 1e-12)
+    if scale < 1e-9 or not np.allclose(q.T @ q, np.eye(3), atol=1e-5) or np.linalg.det(q) < 0:
+        return None
+    # Camera coordinates times `scale`: the camera's frame stays rigid.
+    w2c = np.diag([scale, scale, scale, 1.0]) @ np.asarray(cam["world_to_camera"], float) @ np.linalg.inv(m)
+    moved = dict(cam, world_to_camera=w2c.tolist())
+    if cam.get("projection", ORTHOGRAPHIC) == ORTHOGRAPHIC:
+        moved["fx"], moved["fy"] = cam["fx"] / scale, cam["fy"] / scale
+    moved["world_to_pixel"] = world_to_pixel(moved).tolist()
+    return moved
+
+
 def make_camera(world_to_camera, width: int, height: int, fx: float, fy: float, cx: float, cy: float,
                 projection: str = ORTHOGRAPHIC, name: str = "", azimuth_deg=None, elevation_deg=None) -> dict:
     """A camera in the backend's ``Camera.to_json()`` form."""

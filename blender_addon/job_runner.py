@@ -29,7 +29,7 @@ import bpy
 
 from . import input_checks
 from .job_client import BackendProcess
-from .progress_words import progress_words, stage_words
+from .progress_words import job_name, progress_words, stage_words
 from .warning_words import artist_notes
 
 TICK_S = 0.1
@@ -38,7 +38,7 @@ MAX_EVENTS_PER_TICK = 200
 
 @dataclass
 class Job:
-    kind: str  # "digitize" | "retexture"
+    kind: str  # "digitize" | "shape" | "retexture" (the job command)
     label: str  # what the user sees ("person.jpg")
     process: BackendProcess
     job_dir: object
@@ -285,7 +285,7 @@ def tick():
         ACTIVE, LAST = None, job
         conclude(job)
         if job.state == "failed":
-            report("ERROR", f"{job.kind.capitalize()} failed: {job.error}")
+            report("ERROR", f"{job_name(job.kind)} failed: {job.error}")
         elif job.state == "done":
             report(job.report_level, job.message)
         if job.state in ("done", "failed"):

@@ -1,7 +1,9 @@
-"""Operators: Digitize from photo, Re-texture selected mesh, Export, Cancel (the scripting contract).
+"""Operators: Digitize from photo, Reconstruct shape, Texture (re-texture) selected mesh, Export, Cancel
+(the scripting contract).
 
-    bpy.ops.digitize.from_photo(wait=False)
-    bpy.ops.digitize.retexture_selected(wait=False)
+    bpy.ops.digitize.from_photo(wait=False)           # both steps in one
+    bpy.ops.digitize.reconstruct_shape(wait=False)    # step 1: the untextured mesh, to clean up
+    bpy.ops.digitize.retexture_selected(wait=False)   # step 2 ("Texture Selected Mesh"), and any later edit
     bpy.ops.digitize.export(format='GLB' | 'FBX', filepath=...)
     bpy.ops.digitize.cancel()
 
@@ -13,6 +15,7 @@ message is also left in ``WindowManager.digitize_job.last_error``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import bpy
@@ -20,6 +23,7 @@ from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from . import cameras, input_checks, job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
 from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
+from .progress_words import job_name
 
 
 def _fail(op, wait: bool, message: str):
@@ -130,7 +134,7 @@ def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: di
                          keep_files=[] if keep_files is None else keep_files)
     if not wait:
         job_runner.start(job)
-        op.report({"INFO"}, f"{kind.capitalize()} started: {label} (job folder {job_dir})")
+        op.report({"INFO"}, f"{job_name(kind)} started: {label} (job folder {job_dir})")
         return {"FINISHED"}
     job_runner.run_blocking(job)
     if job.state != "done":
@@ -163,6 +167,26 @@ class _JobOperator:
         return context.scene is not None
 
 
+def _photo_job(op, settings, command: str, options: dict):
+    """(photo, job.json, job folder) for a job on the panel's photo, or the operator's return value
+    after reporting what is wrong (no photo, not an image, a "//" path in an unsaved file)."""
+    try:
+        photo = _photo(settings)
+        if photo is None:
+            return _fail(op, op.wait, "Choose a photo first")
+        problem = input_checks.photo_problem(photo)
+        if problem:
+            return _fail(op, op.wait, problem)
+        # The photo stays where it is (absolute path): the backend's messages then name the user's file.
+        job_json = {"command": command, "photo": str(photo), "options": options}
+        folder = _new_job_folder(photo.stem or "person")
+    except BlendPathError as e:
+        return _fail(op, op.wait, str(e))
+    except OSError as e:
+        return _fail(op, op.wait, f"Cannot make a job folder: {e}")
+    return photo, job_json, folder
+
+
 class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
     """Reconstruct a textured 3D human from the photo (the backend runs in the background)"""
 
@@ -172,22 +196,11 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
 
     def execute(self, context):
         settings = context.scene.digitize
-        try:
-            photo = _photo(settings)
-            if photo is None:
-                return _fail(self, self.wait, "Choose a photo first")
-            problem = input_checks.photo_problem(photo)
-            if problem:
-                return _fail(self, self.wait, problem)
-            # The photo stays where it is (absolute path): the backend's messages then name the user's file.
-            job_json = {"command": "digitize", "photo": str(photo),
-                        "options": {**_options(settings, prefs.get_prefs()), "rig": settings.rig,
-                                    "rest_pose": settings.rest_pose}}
-            folder = _new_job_folder(photo.stem or "person")
-        except BlendPathError as e:
-            return _fail(self, self.wait, str(e))
-        except OSError as e:
-            return _fail(self, self.wait, f"Cannot make a job folder: {e}")
+        started = _photo_job(self, settings, "digitize", {**_options(settings, prefs.get_prefs()), "rig": settings.rig,
+                                                          "rest_pose": settings.rest_pose})
+        if isinstance(started, set):
+            return started
+        photo, job_json, folder = started
         stem, job_dir = photo.stem or "person", folder.path
         keep_files = []  # files of the job folder the result's report sends the artist to
 
@@ -212,6 +225,54 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
 
         return _launch(self, context, self.wait, folder, job_json, "digitize", photo.name, finish,
                        "Digitize from photo", keep_files)
+
+
+def _shape_options(settings, preferences) -> dict:
+    """What a shape job takes of the panel's settings: no texture options (docs/job.md)."""
+    options = {"height_m": round(float(settings.height_m), 4), "device": preferences.device, "rig": settings.rig}
+    models_dir = prefs.models_dir()
+    if models_dir is not None:
+        options["models_dir"] = str(models_dir)
+    return options
+
+
+class DIGITIZE_OT_reconstruct_shape(_JobOperator, bpy.types.Operator):
+    """Reconstruct the person's 3D shape from the photo, without a texture (seconds): clean the mesh up by
+    hand, then press Texture Selected Mesh. The photo is projected onto the mesh as a preview"""
+
+    bl_idname = "digitize.reconstruct_shape"
+    bl_label = "Reconstruct Shape"
+    bl_options = {"REGISTER"}  # the undo step is pushed when the result is in
+
+    def execute(self, context):
+        settings = context.scene.digitize
+        try:
+            options = _shape_options(settings, prefs.get_prefs())
+        except BlendPathError as e:
+            return _fail(self, self.wait, str(e))
+        started = _photo_job(self, settings, "shape", options)
+        if isinstance(started, set):
+            return started
+        photo, job_json, folder = started
+        stem, job_dir = photo.stem or "person", folder.path
+
+        def finish(ctx, files):
+            from . import scene_result
+            from .placement import placement_words
+            from .result_words import shape_words
+
+            made = yield from scene_result.build_result_steps(ctx, files, stem, photo_path=str(photo),
+                                                              job_dir=str(job_dir))
+            ctx.scene.digitize.result_object = made["object"]
+            rigged = f", rigged with {made['armature'].name}" if made["armature"] is not None else ""
+            note = f"; {made['rig_note']}" if made["rig_note"] else ""
+            placed = placement_words(made["offset_x"], made["cleared"])
+            placed = f"; {placed}" if placed else ""
+            return (f"Reconstructed the shape of {photo.name}: {made['object'].name} ({shape_words(files.result)})"
+                    f"{rigged}{note}{placed}; clean it up, then press Texture Selected Mesh")
+
+        return _launch(self, context, self.wait, folder, job_json, "shape", photo.name, finish,
+                       "Reconstruct shape")
 
 
 def _selected_mesh(context):
@@ -241,17 +302,24 @@ def _retexture_photo(settings, obj, use_panel_photo: bool) -> tuple[Path | None,
     return digitized, False
 
 
-def _photo_words(photo: Path, from_panel: bool) -> str:
-    return f"{photo.name}, " + ("the panel's photo" if from_panel else "the photo it was digitized from")
+def _photo_words(photo: Path, from_panel: bool, obj) -> str:
+    if from_panel:
+        return f"{photo.name}, the panel's photo"
+    try:
+        shape_only = json.loads(obj.get("digitize_result") or "{}").get("command") == "shape"
+    except (ValueError, AttributeError):
+        shape_only = False
+    return f"{photo.name}, the photo {'its shape was reconstructed' if shape_only else 'it was digitized'} from"
 
 
 class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
-    """Make a new texture for the selected (edited) mesh from the photo it was digitized from (or the
-    panel's): Blender renders the mesh's maps, the backend synthesizes the views and fuses them onto
-    the mesh's own UVs. Only this object changes: a material it shares is copied first"""
+    """Texture the selected (edited) mesh from the photo it was reconstructed from (or the panel's):
+    Blender renders the mesh's maps, the backend synthesizes the unseen views and fuses them onto the
+    mesh's own UVs; the mesh itself is not changed. Again after later edits to re-texture. Only this
+    object changes: a material it shares is copied first"""
 
     bl_idname = "digitize.retexture_selected"
-    bl_label = "Re-texture Selected Mesh"
+    bl_label = "Texture Selected Mesh"
     bl_options = {"REGISTER"}  # the undo step is pushed when the result is in
 
     use_panel_photo: BoolProperty(
@@ -284,7 +352,8 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         obj = _selected_mesh(context)
         try:
             photo, from_panel = _retexture_photo(settings, obj, self.use_panel_photo)
-            options = _options(settings, prefs.get_prefs())
+            # No rig: the mesh keeps the one it has in Blender (a texture job's rig would be no body's, and said so).
+            options = {**_options(settings, prefs.get_prefs()), "rig": "none"}
             root = jobs_root()
         except BlendPathError as e:
             return _fail(self, self.wait, str(e))
@@ -339,11 +408,14 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         job_json = {"command": "retexture", "photo": str(photo), "mesh": "input/mesh.obj",
                     "maps": "input/maps", "cameras": [], "options": options}  # cameras: written by _maps_chain
         # The object is found again by its session_uid, not its name: the artist may rename it meanwhile.
-        uid, name, from_photo = obj.session_uid, obj.name, _photo_words(photo, from_panel)
+        uid, name, from_photo = obj.session_uid, obj.name, _photo_words(photo, from_panel, obj)
+        # The camera the shape was seen through belongs to its photo: with the panel's photo it is fitted anew.
+        camera = None if from_panel else _stored_camera(obj)
 
         def finish(ctx, files):
             from . import scene_result
             from .job_runner import Outcome
+            from .photo_preview import is_photo_preview
             from .result_words import mismatch_words
 
             target = scene_result.find_object(uid)
@@ -351,26 +423,43 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
                 raise RuntimeError(f"the object {name!r} is gone")
             if not files.texture.is_file():
                 raise RuntimeError("the result has no texture.png")
+            first = any(is_photo_preview(slot.material) for slot in target.material_slots)
             scene_result.apply_texture(target, files.texture, f"{target.name}_texture")
-            message = f"Re-textured {target.name} from {from_photo}{decimated}"
+            message = f"{'Textured' if first else 'Re-textured'} {target.name} from {from_photo}{decimated}"
             mismatch = mismatch_words(files.result)
             return Outcome(f"{message}; {mismatch}", "WARNING") if mismatch else message
 
         return _launch(self, context, self.wait, folder, job_json, "retexture", f"{name} from {from_photo}",
-                       finish, "Re-texture selected mesh", before=_maps_chain(folder.path, job_json, raw, obj.name))
+                       finish, "Texture selected mesh",
+                       before=_maps_chain(folder.path, job_json, raw, obj.name, camera))
 
 
-def _maps_chain(job_dir: Path, job_json: dict, raw, name: str) -> job_client.ProcessChain:
+def _stored_camera(obj) -> dict | None:
+    """The photo's camera a digitized or reconstructed object keeps (scene_result.INPUT_CAMERA_KEY), or None."""
+    from .scene_result import INPUT_CAMERA_KEY
+
+    try:
+        camera = json.loads(obj.get(INPUT_CAMERA_KEY) or "null")
+    except ValueError:
+        return None
+    return camera if isinstance(camera, dict) else None
+
+
+def _maps_chain(job_dir: Path, job_json: dict, raw, name: str, camera: dict | None = None) -> job_client.ProcessChain:
     """Re-texture's work before the backend, none of it on Blender's UI thread: a thread finishes the
-    mesh's arrays (world space, centred), the view cameras and job.json, then a second Blender writes
-    the OBJ and renders the maps (maps_job.py)."""
+    mesh's arrays (world space, centred), the view cameras, the photo's camera moved with the mesh and
+    job.json, then a second Blender writes the OBJ and renders the maps (maps_job.py)."""
     import sys
 
     from . import maps_job, retexture_input
 
     def prepare():
         arrays = retexture_input.centred(raw)
-        job_client.write_job(job_dir, {**job_json, "cameras": cameras.view_cameras(arrays.vertices)})
+        extra = {}
+        moved = None if camera is None else cameras.camera_for_moved_mesh(camera, raw.matrix_world, arrays.shift)
+        if moved is not None:
+            extra["input_camera"] = moved
+        job_client.write_job(job_dir, {**job_json, **extra, "cameras": cameras.view_cameras(arrays.vertices)})
         header = f"{name} from Blender; world frame: metres, Z up, facing -Y; moved by {arrays.shift.round(6).tolist()}"
         arrays.save(job_dir / maps_job.MESH_ARRAYS, header)
 
@@ -557,4 +646,4 @@ class DIGITIZE_OT_open_job_folder(bpy.types.Operator):
 
 
 classes = (DIGITIZE_OT_from_photo, DIGITIZE_OT_retexture_selected, DIGITIZE_OT_export, DIGITIZE_OT_cancel,
-           DIGITIZE_OT_report, DIGITIZE_OT_open_job_folder)
+           DIGITIZE_OT_reconstruct_shape, DIGITIZE_OT_report, DIGITIZE_OT_open_job_folder)

@@ -20,6 +20,12 @@ STAGES = {
 }
 RETEXTURE_STAGES = {"shape": "Reading your mesh"}  # a re-texture's shape is the artist's own mesh
 STARTING = "Starting"
+JOB_NAMES = {"digitize": "Digitize", "shape": "Reconstruct Shape", "retexture": "Texture Selected Mesh"}  # the buttons'
+
+
+def job_name(kind: str) -> str:
+    """A job by the button that started it, for the reports ("Reconstruct Shape failed: ...")."""
+    return JOB_NAMES.get(kind) or kind.capitalize()
 
 
 def stage_words(kind: str, stage: str) -> str:

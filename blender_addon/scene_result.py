@@ -10,7 +10,8 @@ Every image is packed into the .blend, so the result does not depend on the job 
     <stem>                      collection, linked under the scene's master collection
       <stem>                    mesh object: the OBJ's polygons, per-corner UVs ("UVMap"), smooth shading
                                 material <stem>_material: Image Texture (<stem>_texture, packed)
-                                -> Principled BSDF Base Color
+                                -> Principled BSDF Base Color; a shape result (no texture yet):
+                                <stem>_photo_preview, the photo projected through its camera
       <stem>_cameras            child collection, disabled in viewports and renders
         <stem>_<view>           orthographic cameras of the views (and "input": the photo's camera);
                                 custom properties digitize_camera (JSON), digitize_resolution;
@@ -30,6 +31,7 @@ from .rig_build import RigData, read_rig
 from .steps import run_to_end
 
 INPUT_VIEW = "input"
+INPUT_CAMERA_KEY = "digitize_input_camera"  # the photo's camera, in the object's own frame (JSON)
 
 
 @dataclass
@@ -42,6 +44,12 @@ class ResultFiles:
     cameras: list[dict] = field(default_factory=list)  # Camera.to_json() form, one per view
     rig: RigData | None = None  # rig.json, when the backend made a rig (docs/rig.md)
     rig_note: str = ""  # why a rig the backend made cannot be used
+    photo_image: Path | None = None  # a shape result's photo.png: projected onto the untextured mesh
+
+    @property
+    def shape_only(self) -> bool:
+        """A Reconstruct Shape result: a mesh to clean up, no texture yet."""
+        return self.result.get("command") == "shape"
 
 
 def png_size(path) -> tuple[int, int] | None:
@@ -109,6 +117,10 @@ def load_result_files(out_dir) -> ResultFiles:
             views.append((name, p))
     sizes = {name: png_size(p) for name, p in views}
     cams = result_cameras(result, mesh.vertices, {k: v for k, v in sizes.items() if v})
+    photo_image = out_dir / str((result.get("photo_image") or {}).get("file", ""))
+    photo_image = photo_image if photo_image.is_file() and photo_image != out_dir else None
+    if not cams and isinstance(result.get("input_camera"), dict):  # a shape result: the photo's camera only
+        cams = [{**result["input_camera"], "name": INPUT_VIEW}]
     rig, rig_note = None, ""
     rig_file = (result.get("rig") or {}).get("file")
     if rig_file:
@@ -116,7 +128,7 @@ def load_result_files(out_dir) -> ResultFiles:
             rig = read_rig(out_dir / rig_file)
         except (OSError, ValueError, KeyError, TypeError) as e:  # the person still arrives, without the rig
             rig_note = f"the rig could not be read ({rig_file}: {type(e).__name__})"
-    return ResultFiles(out_dir, result, mesh, texture, views, cams, rig, rig_note)
+    return ResultFiles(out_dir, result, mesh, texture, views, cams, rig, rig_note, photo_image)
 
 
 # --- Blender data (main thread) --------------------------------------------------------------
@@ -218,7 +230,14 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
     coll.objects.link(obj)
     yield
     texture = load_image(files.texture, f"{name}_texture") if files.texture.is_file() else None
-    mat = make_material(f"{name}_material", texture)
+    photo = None
+    if texture is None and files.photo_image is not None and isinstance(files.result.get("input_camera"), dict):
+        from .photo_preview import make_photo_material
+
+        photo = load_image(files.photo_image, f"{name}_photo")  # also the photo camera's background
+        mat = make_photo_material(f"{name}_photo_preview", photo, files.result["input_camera"])
+    else:
+        mat = make_material(f"{name}_material", texture)
     mesh.materials.append(mat)
     yield
     armature, rig_note = None, files.rig_note
@@ -229,7 +248,7 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
     coll.children.link(cams_coll)
     cams_coll.hide_viewport = True
     cams_coll.hide_render = True
-    view_images = {}
+    view_images = {} if photo is None else {INPUT_VIEW: photo}
     for view, path in files.views:
         view_images[view] = load_image(path, f"{name}_{view}")
         yield
@@ -244,8 +263,11 @@ def build_result_steps(context, files: ResultFiles, name: str, *, photo_path: st
     for target in (coll, obj):
         target["digitize_photo"] = str(photo_path)
         target["digitize_job_dir"] = str(job_dir)
-    obj["digitize_result"] = json.dumps({k: files.result.get(k) for k in ("preset", "seed", "device", "inpainter",
-                                                                         "fallbacks") if k in files.result})
+    obj["digitize_result"] = json.dumps({k: files.result.get(k) for k in ("command", "preset", "seed", "device",
+                                                                         "inpainter", "fallbacks")
+                                         if k in files.result})
+    if isinstance(files.result.get("input_camera"), dict):  # Texture Selected Mesh sees the photo through it
+        obj[INPUT_CAMERA_KEY] = json.dumps(files.result["input_camera"])
 
     # Clear of what is already there (the startup Cube stands on the origin too): moved along +X.
     from .placement import place_clear
@@ -287,6 +309,7 @@ def apply_texture(obj, texture_path, name: str):
     goes into ``obj``'s slot (see `own_materials`); the shared one is left as it was.
     """
     image = load_image(texture_path, name)
+    _drop_photo_previews(obj)
     materials = own_materials(obj)
     if not materials:
         import bpy
@@ -300,6 +323,20 @@ def apply_texture(obj, texture_path, name: str):
     for mat in dict.fromkeys(materials):
         set_base_color_image(mat, image)
     return image
+
+
+def _drop_photo_previews(obj) -> None:
+    """The projected photo of a shape result gives way to a plain material for the texture (its image
+    node reads the photo's projection, not the mesh's UVs)."""
+    import bpy
+
+    from .photo_preview import is_photo_preview
+
+    for slot in obj.material_slots:
+        if is_photo_preview(slot.material):
+            mat = bpy.data.materials.new(f"{obj.name}_material")
+            mat.use_nodes = True
+            _assign_to_object_only(obj, slot, mat)
 
 
 def find_object(session_uid: int):

@@ -12,12 +12,13 @@ from .operators import (
     DIGITIZE_OT_export,
     DIGITIZE_OT_from_photo,
     DIGITIZE_OT_open_job_folder,
+    DIGITIZE_OT_reconstruct_shape,
     DIGITIZE_OT_retexture_selected,
     export_target,
 )
 
 THUMBNAIL_SCALE = 6.0
-KIND_WORDS = {"digitize": "Digitizing", "retexture": "Re-texturing"}
+KIND_WORDS = {"digitize": "Digitizing", "shape": "Reconstructing the shape", "retexture": "Texturing"}
 NO_PROMPT = "The prompt needs the diffusion models:"
 FIX_BUTTONS = {"models": ("Download Models", "WORLD"), "backend": ("Install / Update Backend", "IMPORT")}
 
@@ -102,11 +103,16 @@ class VIEW3D_PT_photo_digitize(bpy.types.Panel):
         col = layout.column(align=True)
         col.enabled = not busy
         col.operator(DIGITIZE_OT_from_photo.bl_idname, icon="OUTLINER_OB_ARMATURE")
-        op = col.operator(DIGITIZE_OT_retexture_selected.bl_idname, icon="TEXTURE")
+        # The artist's two-step flow: the shape first (seconds), cleaned by hand, then its texture.
+        col.separator()
+        col.label(text="Or in two steps, cleaning the mesh between:")
+        col.operator(DIGITIZE_OT_reconstruct_shape.bl_idname, text="1. Reconstruct Shape", icon="MESH_DATA")
+        op = col.operator(DIGITIZE_OT_retexture_selected.bl_idname, text="2. Texture Selected Mesh", icon="TEXTURE")
         op.use_panel_photo = settings.retexture_use_panel_photo
         op.decimate_copy = settings.retexture_decimate_copy
         col.prop(settings, "retexture_use_panel_photo")
         col.prop(settings, "retexture_decimate_copy")
+        col.separator()
         row = col.row(align=True)
         op = row.operator(DIGITIZE_OT_export.bl_idname, text="Export GLB", icon="EXPORT")
         op.format = "GLB"

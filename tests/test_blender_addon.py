@@ -267,6 +267,8 @@ def test_panel_draws_settings_buttons_and_job_status(user_dir):
                 self.log.append(("progress", factor, self.enabled))
             def template_icon(self, icon_value=0, scale=1.0):
                 self.log.append(("icon", icon_value, self.enabled))
+            def separator(self, **kw):
+                pass
             def row(self, **kw):
                 return Layout(self.log)
             column = box = row
@@ -283,8 +285,8 @@ def test_panel_draws_settings_buttons_and_job_status(user_dir):
         assert {{"preset", "seed", "height_m", "prompt"}} <= set(props), log
         # (without the diffusion models the Prompt's reason comes with a Download Models button: not counted here)
         ops = [name for kind, name, _ in log if kind == "operator" and name != "digitize.install_backend"]
-        assert ops[:4] == ["digitize.from_photo", "digitize.retexture_selected", "digitize.export",
-                           "digitize.export"], ops
+        assert ops[:5] == ["digitize.from_photo", "digitize.reconstruct_shape", "digitize.retexture_selected",
+                           "digitize.export", "digitize.export"], ops
         assert not any(kind == "progress" for kind, *_ in log)
 
         # While a job runs: stage, progress bar and Cancel; the action buttons are disabled.

@@ -214,6 +214,7 @@ try:
         def prop(self, *a, **kw): pass
         def label(self, *a, **kw): pass
         def template_icon(self, *a, **kw): pass
+        def separator(self, *a, **kw): pass
         def row(self, **kw): return self
         column = box = row
     panel = bpy.types.VIEW3D_PT_photo_digitize

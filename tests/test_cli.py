@@ -38,11 +38,12 @@ def load_obj(path):
 
 def test_shape_writes_every_output(sample_run):
     out, r = sample_run
-    for name in ("mesh.obj", "mask.png", "result.json"):
+    for name in ("mesh.obj", "mask.png", "result.json", "photo.png", "rig.json"):
         assert (out / name).is_file()
     assert "[5/5]" in r.stderr  # progress a person can follow
     assert not list(out.parent.glob(".*partial*"))  # no leftovers beside the result
     result = json.loads((out / "result.json").read_text())
+    assert result["command"] == "shape" and result["rig"]["file"] == "rig.json" and "glb" not in result["rig"]
     assert result["segmentation"]["method"] == "mediapipe"
     assert {"intake", "shape", "uv", "raster", "total"} <= set(result["timings_s"])
     # The default shape: the body model fitted to the sample's pose (no shape fallback), written beside it.

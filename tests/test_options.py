@@ -85,7 +85,7 @@ JOB_CASES = [
     ('{"command": "digitize", "photo": 12}', ["'photo' must be a file path (text), got 12"]),
     ('{"command": "digitize", "photo": "photo.jpg", "Options": {}}', ["'Options' is not a job.json key"]),
     ('{"command": "digitize", "photo": "photo.jpg", "version": 2}', ["version 2"]),
-    ('{"command": "paint", "photo": "photo.jpg"}', ["'command' must be one of digitize, retexture"]),
+    ('{"command": "paint", "photo": "photo.jpg"}', ["'command' must be one of digitize, shape, retexture"]),
     ('["digitize"]', ["must hold one object"]),
 ]
 

@@ -56,13 +56,19 @@ class BodyFirst:
 
 
 def choose_shape_estimator(mesh_path=None, target_faces: int = DEFAULT_TARGET_FACES, *, shape: str = "auto",
-                           models_dir=None, models=None, device: str = "auto", seed: int = 0, log=lambda m: None):
-    """(estimator, a closing function to call once it has run); see the module's docstring."""
+                           models_dir=None, models=None, device: str = "auto", seed: int = 0, log=lambda m: None,
+                           camera=None):
+    """(estimator, a closing function to call once it has run); see the module's docstring. `camera`: the
+    photo's camera in the working crop's pixels, when a user's mesh comes with it (else it is fitted)."""
     def make_outline():
         return choose_outline_estimator(mesh_path, target_faces, models_dir=models_dir, models=models, device=device,
                                         seed=seed)
 
-    if mesh_path or shape == "silhouette":
+    if mesh_path:
+        from .user_mesh import UserMeshShape
+
+        return UserMeshShape(mesh_path, camera), lambda: None  # camera: the photo's, known from the shape step
+    if shape == "silhouette":
         return make_outline()
     from ..models.registry import ModelSources
     from .body import BodyShape

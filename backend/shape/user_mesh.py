@@ -4,8 +4,9 @@ The mesh is taken as it stands in the world frame (metres, Z up, facing -Y). The
 frames are recognised, converted and said aloud (`FrameFix`): a mesh standing along Y (Y up, as
 glTF/OBJ exports from other tools write it) is turned Z up by (x, y, z) -> (x, -z, y), which also
 turns glTF's facing +Z into -Y; a mesh 30-300 units tall is read as centimetres, 300-3000 as
-millimetres. Any other height is refused, naming the height seen. The input camera is fitted so
-that the mesh's front silhouette spans the photo's person mask.
+millimetres. Any other height is refused, naming the height seen. The input camera is the one the
+mesh came with (a shape result edited in Blender), else fitted so that the mesh's front silhouette
+spans the photo's person mask.
 
 Polygons were triangulated when it was read. A mesh that is not closed, or has edges shared
 by more than two faces (non-manifold), is used as it is (UV unwrap, maps and texture work on
@@ -148,14 +149,21 @@ def mismatch_warning(fit: dict) -> str:
 class UserMeshShape:
     name = "user_mesh"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, camera: Camera | None = None):
         self.path = Path(path)
+        self.camera = camera  # the photo's camera in the mesh file's frame (the shape step's), else fitted
 
     def estimate(self, rgb, mask, *, height_m: float, lens=None, fine_mask=None) -> ShapeResult:
         mesh = load_user_mesh(self.path)
         frame = fix_frame(mesh.vertices[np.unique(mesh.faces)], self.path.name)
         if not frame.identity:
             mesh = Mesh(frame.points(mesh.vertices), mesh.faces, mesh.uv, mesh.faces_uv)
+        notes = [f"used the supplied mesh {self.path.name} ({len(mesh.faces):,} faces)", *frame.notes]
+        if (report := edge_report(mesh.vertices, mesh.faces)) is not None:
+            notes.append(report)
+        if self.camera is not None:  # an edited mesh keeps the camera it was made for: no fit to drift from it
+            notes.append("the photo's camera came with the mesh")
+            return UserMeshResult(mesh, frame.camera(self.camera), self.name, notes, frame=frame)
         rows, cols = np.nonzero(mask)
         v = mesh.vertices[np.unique(mesh.faces)]
         lo, hi = v.min(axis=0), v.max(axis=0)
@@ -166,7 +174,4 @@ class UserMeshShape:
         cx = (cols.min() + cols.max() + 1) / 2.0 - f * (lo[0] + hi[0]) / 2.0
         cy = (rows.min() + rows.max() + 1) / 2.0
         cam = Camera(look_at(eye, target), mask.shape[1], mask.shape[0], f, f, cx, cy, ORTHOGRAPHIC, "input", 0.0, 0.0)
-        notes = [f"used the supplied mesh {self.path.name} ({len(mesh.faces):,} faces)", *frame.notes]
-        if (report := edge_report(mesh.vertices, mesh.faces)) is not None:
-            notes.append(report)
         return UserMeshResult(mesh, cam, self.name, notes, frame=frame)

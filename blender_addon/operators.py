@@ -213,18 +213,31 @@ class DIGITIZE_OT_from_photo(_JobOperator, bpy.types.Operator):
             ctx.scene.digitize.result_object = made["object"]
             if made["armature"] is None and files.rig is not None:  # the report points to the rigged GLB
                 keep_files.append(files.out_dir / "avatar.glb")
-            from .placement import placement_words
             from .result_words import shape_words
 
-            rigged = f", rigged with {made['armature'].name}" if made["armature"] is not None else ""
-            note = f"; {made['rig_note']}" if made["rig_note"] else ""
-            placed = placement_words(made["offset_x"], made["cleared"])
-            placed = f"; {placed}" if placed else ""
-            return (f"Digitized {photo.name}: {made['object'].name} ({shape_words(files.result)}){rigged}{note}"
-                    f"{placed}")
+            return f"Digitized {photo.name}: {made['object'].name} ({shape_words(files.result)}){_made_words(made)}"
 
         return _launch(self, context, self.wait, folder, job_json, "digitize", photo.name, finish,
                        "Digitize from photo", keep_files)
+
+
+REST_POSE_WORDS = {"a_pose": "an A-pose", "t_pose": "a T-pose"}
+
+
+def _made_words(made: dict) -> str:
+    """What the report adds after the result's name: its rig (and rest pose), why not, where it was put."""
+    from .placement import placement_words
+
+    arm, words = made["armature"], ""
+    if arm is not None:
+        words = f", rigged with {arm.name}"
+        pose = arm.get("digitize_rest_pose", "photo")
+        if pose in REST_POSE_WORDS:
+            words += f" at rest in {REST_POSE_WORDS[pose]} (the photo's pose kept as an Action)"
+    if made["rig_note"]:
+        words += f"; {made['rig_note']}"
+    placed = placement_words(made["offset_x"], made["cleared"])
+    return f"{words}; {placed}" if placed else words
 
 
 def _shape_options(settings, preferences) -> dict:
@@ -258,18 +271,13 @@ class DIGITIZE_OT_reconstruct_shape(_JobOperator, bpy.types.Operator):
 
         def finish(ctx, files):
             from . import scene_result
-            from .placement import placement_words
             from .result_words import shape_words
 
             made = yield from scene_result.build_result_steps(ctx, files, stem, photo_path=str(photo),
                                                               job_dir=str(job_dir))
             ctx.scene.digitize.result_object = made["object"]
-            rigged = f", rigged with {made['armature'].name}" if made["armature"] is not None else ""
-            note = f"; {made['rig_note']}" if made["rig_note"] else ""
-            placed = placement_words(made["offset_x"], made["cleared"])
-            placed = f"; {placed}" if placed else ""
             return (f"Reconstructed the shape of {photo.name}: {made['object'].name} ({shape_words(files.result)})"
-                    f"{rigged}{note}{placed}; clean it up, then press Texture Selected Mesh")
+                    f"{_made_words(made)}; clean it up, then press Texture Selected Mesh")
 
         return _launch(self, context, self.wait, folder, job_json, "shape", photo.name, finish,
                        "Reconstruct shape")

@@ -68,7 +68,6 @@ echo '{{"type": "result", "message": "fake result"}}'
 def retexture_once(faces: int, work: Path, run: int) -> dict:
     """Milliseconds of the operator's call and of each timer tick of one re-texture."""
     import blender_addon
-    from blender_addon import job_runner
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     blender_addon.register()
@@ -82,18 +81,8 @@ def retexture_once(faces: int, work: Path, run: int) -> dict:
                                              location=(0.0, 0.0, 0.9))
         obj = bpy.context.active_object
         obj.scale = (0.5, 0.35, 1.8)
-        t0 = time.perf_counter()
-        bpy.ops.digitize.retexture_selected(wait=False, use_panel_photo=True)
-        start_ms = (time.perf_counter() - t0) * 1000
-        ticks = []
-        while job_runner.ACTIVE is not None:
-            t = time.perf_counter()
-            job_runner.tick()
-            ticks.append((time.perf_counter() - t) * 1000)
-            time.sleep(job_runner.TICK_S)
-        job = job_runner.LAST
-        return {"faces": len(obj.data.polygons), "state": job.state, "error": job.error, "start_ms": start_ms,
-                "ticks": ticks, "wall_s": time.perf_counter() - t0}
+        return {**follow(bpy.ops.digitize.retexture_selected, use_panel_photo=True),
+                "faces": len(obj.data.polygons)}
     finally:
         blender_addon.unregister()
 

@@ -33,12 +33,6 @@ CHIN_FRACTION = 0.87
 HAIR_COLOUR_STEP = 0.12
 HAIR_MAX_HALF_WIDTHS = 2.5
 HAIR_MAX_HEAD_HEIGHTS = 2.0
-# Hair that reaches up beside the face to above this fraction of the way from the chin to the crown
-# hangs from the head, even where shading parts it from the crown's colour (a collar never reaches it).
-BESIDE_FACE_FRACTION = 0.2
-# Hair seen to end on the person (behind the shoulders) hangs on down the back this many head heights:
-# about to the shoulder blades, where long hair falls (the photo cannot say how far).
-HAIR_BEHIND_BODY_HEAD_HEIGHTS = 0.5
 # The ears sit about halfway between the front and the back of the head (hair included): behind that
 # plane the photo never saw the head, and its side and back are hair (or the hat). The change from
 # the photo's face to hair is spread over this depth so it does not read as a cut.
@@ -144,8 +138,7 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
                  centre_u: float, half_u: float, lowest_v: float) -> tuple[float, float] | None:
     """(row where the hair ends, half-width in pixels) of hair hanging below the chin, or None.
 
-    Hair is what has the crown's colour and joins the crown, or reaches up beside the face: hair over
-    the shoulders does (the strands beside the face are often shaded apart from the crown), a dark
+    Hair is what has the crown's colour and joins the crown: hair over the shoulders does, a dark
     shirt below a bare neck does not."""
     h, w = photo_mask.shape
     top, bottom = 0, int(min(max(lowest_v, chin_v), h - 1)) + 1
@@ -153,10 +146,8 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     hairlike = photo_mask[top:bottom] & near[None, :]
     hairlike &= np.abs(photo_rgb[top:bottom].astype(np.float32) / 255.0 - hair).max(axis=2) < HAIR_COLOUR_STEP
     labels, _ = ndimage.label(hairlike)
-    beside_face_v = chin_v - BESIDE_FACE_FRACTION * (chin_v - crown_v)
     crown = labels[: max(int(crown_v), 1)]
-    beside_face = labels[: max(int(beside_face_v), 1)]
-    joined = np.isin(labels, np.union1d(np.unique(crown[crown > 0]), np.unique(beside_face[beside_face > 0])))
+    joined = np.isin(labels, np.unique(crown[crown > 0]))
     below = joined[int(np.ceil(chin_v)):]
     if not below.any():
         return None
@@ -164,13 +155,6 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     if len(rows) < 0.5 * half_u:  # a few strands or stray pixels: not hair worth painting down the back
         return None
     end_v = np.ceil(chin_v) + rows.max() + 1.0
-    # Where the strands end on the person (the shoulders in front of them) rather than on the background,
-    # the photo shows only where the hair goes behind the body: it hangs on down the back.
-    ends = np.ceil(chin_v) + rows[rows >= rows.max() - 1]
-    under = np.clip(ends.astype(int) + 2, 0, h - 1), cols[rows >= rows.max() - 1]
-    if photo_mask[under].mean() > 0.5:
-        head_px = (chin_v - crown_v) / 0.8  # crown_v is a fifth of the way down from the top of the head
-        end_v = min(end_v + HAIR_BEHIND_BODY_HEAD_HEIGHTS * head_px, max(lowest_v, end_v))
     return float(end_v), float(np.percentile(np.abs(cols + 0.5 - centre_u), 95))
 
 

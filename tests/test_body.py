@@ -132,6 +132,33 @@ def test_a_skirt_stands_out_all_the_way_round_and_the_front_covers_the_mask():
         assert (b & ~d).sum() <= 0.01 * b.sum()
 
 
+def _section_extent(mesh: Mesh, z: float) -> tuple[float, float]:
+    """Width (x) and depth (y) of the mesh's horizontal section at height z."""
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    pts = np.vstack([d[:, :2] for d in tm.section(plane_origin=(0, 0, z), plane_normal=(0, 0, 1)).discrete])
+    return float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1]))
+
+
+def test_a_skirt_hangs_round_both_legs_and_trousers_round_each():
+    body, parts = _capsule_body()
+    view = PinholeView(f=600.0, cx=200.0, cy=200.0, pitch=0.0)
+    legs = body_silhouette(body.vertices, body.faces, view, (400, 400))
+    rows, cols = np.arange(400)[:, None], np.arange(400)[None, :]
+    thighs = (rows >= 200 + 600 * 0.1 / 3.0) & (rows <= 200 + 600 * 0.6 / 3.0)
+    legs_width, legs_depth = _section_extent(body, -0.35)
+    # A skirt 54 cm wide, cloth between the legs: it stands out as far in front and behind the legs as
+    # beside them (two tubes, one round each leg, stood out half as far).
+    skirt = legs | (thighs & (np.abs(cols + 0.5 - 200) <= 600 * 0.27 / 3.0))
+    width, depth = _section_extent(dress_body(body.vertices, body.faces, parts, skirt, view).mesh, -0.35)
+    beside, in_front = (width - legs_width) / 2, (depth - legs_depth) / 2
+    assert in_front >= 0.8 * beside, (beside, in_front)
+    # Wide trousers as wide over all, background between the legs: each leg its own tube, far less deep.
+    trousers = skirt & ~(thighs & (np.abs(cols + 0.5 - 200) <= 2))
+    assert not trousers[260, 199:201].any() and not legs[260, 199:201].any()
+    _, trousers_depth = _section_extent(dress_body(body.vertices, body.faces, parts, trousers, view).mesh, -0.35)
+    assert trousers_depth < depth - 0.05, (trousers_depth, depth)
+
+
 def test_ring_means_make_one_offset_all_the_way_round_each_height():
     # Two points at each height, front and back of a leg, measured differently: both get their mean.
     heights = np.repeat(np.arange(0.0, 0.3, 0.03), 2)

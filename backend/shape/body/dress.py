@@ -3,7 +3,7 @@ camera, covers exactly the person mask.
 
 The surface is the zero level of a field F sampled on a voxel grid and meshed by marching cubes:
 
-    F = max(cone, min(cloth, extrusion))
+    F = max(cone, min(cloth, round garment, extrusion))
 
 - cone: the signed distance (metres, at the point's depth) of the point's projection to the
   mask's outline: the viewing cone of the outline. Intersecting with it carves the surface to
@@ -16,6 +16,8 @@ The surface is the zero level of a field F sampled on a voxel grid and meshed by
   stands out as much in front and behind (a round skirt, not a board), hair measured beside
   the head covers the back of the head. The face keeps a thin offset: hair does not grow in
   front of it.
+- round garment: where the photo shows cloth between the legs, the garment below the hips is
+  one ellipse per slice round both legs (skirt.py), not a tube round each.
 - extrusion: mask pixels that the dressed body still misses (a held bag, a wide sleeve) are
   filled over the depth band that the nearest covered pixel spans.
 """
@@ -32,6 +34,7 @@ from skimage import measure
 from ...conventions import PERSPECTIVE, Camera
 from ...mesh import Mesh, neighbour_mean, vertex_adjacency, weld_vertices
 from .model import PARTS
+from .skirt import round_garment
 
 CLOTH_M = 0.008  # the thinnest clothing (or skin) over the body
 MAX_OFFSET_M = 0.35  # no garment stands further than this from the body
@@ -257,6 +260,12 @@ def dress_body(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray, mask:
                                        pockets[:, :, [0, -1]].ravel()]))
     deep = ~np.isin(pockets, border).ravel()[near][~found]
     cloth[np.flatnonzero(~found)[deep]] = -reach
+    # A skirt, a dress or a long coat hangs round both legs, not round each (skirt.py).
+    arm_parts = np.isin(parts, [PARTS.index(p) for p in PARTS if p.startswith(("upperarm", "forearm", "hand"))])
+    arm_faces = faces[arm_parts[faces].all(axis=1)]
+    arms = body_silhouette(vertices, arm_faces, view, mask.shape) if len(arm_faces) else np.zeros_like(mask)
+    garment = round_garment(vertices, parts, mask, silhouette, arms, view, axes[2])
+    cloth = np.minimum(cloth, garment.signed_distance(grid[near], voxel_m))
     field[near] = np.maximum(cone[near], cloth)
 
     # Mask pixels the clothed body misses: extrude over the nearest covered pixel's depth band.

@@ -204,7 +204,10 @@ def test_front_view_is_the_photos_person_not_its_mirror_image(case):
     front = view_cameras(mesh, [View(0)], resolution=256)[0]
     photo_cam = Camera.from_json(case.result["input_camera"])
     assert np.allclose(front.rotation[0], photo_cam.rotation[0], atol=1e-6)  # the same right: no turn, no roll
-    assert photo_cam.forward[1] > np.cos(np.radians(5))  # the photographer's camera is level, give or take a tilt
+    # The photographer's camera is level, give or take the fitted tilt's error: measured on the human
+    # figures 0 to 7 degrees short of a chest-height camera's look-down, 1 to 6 over on a level one
+    # (docs/shape.md, known limits); these capsule figures read 5.3 and 5.6.
+    assert photo_cam.forward[1] > np.cos(np.radians(7))
     assert np.allclose(front.forward, [0, 1, 0])  # the front camera looks +Y: the person faces -Y
     seen = silhouette_crop(render_maps(mesh, [front], backend="cpu")[0].mask)
     truth = view_cameras(case.figure.mesh, [View(0)], resolution=256)[0]  # the person as they are, seen alike

@@ -19,7 +19,7 @@ from ...conventions import PERSPECTIVE, Camera
 from ...mesh import Mesh
 from ...rig.skeleton import Skeleton
 from ..base import ShapeResult, WorkingLens
-from .model import FIT_BONES
+from .model import FIT_BONES, PARTS
 
 METHOD = "body"
 
@@ -103,9 +103,13 @@ class BodyShape:
         dressed = dressing.mesh
         lo_z, hi_z = dressed.vertices[:, 2].min(), dressed.vertices[:, 2].max()
         # The person's height is their height standing: the body's standing height plus what the
-        # dressing adds above and below it (hair, shoes). A crouch or a jump stays shorter.
+        # dressing adds above and below it (hair, shoes). A crouch or a jump stays shorter. A body
+        # that already stands taller than Anny's rest pose (whose knees and hips are a little bent:
+        # straightened legs add 2-3 cm) stands that tall.
         extra = (hi_z - lo_z) - np.ptp(fit.vertices[:, 2])
-        scale = height_m / (fit.stature + extra)
+        head = body.vertex_parts == PARTS.index("head")
+        standing = max(fit.stature, float(fit.vertices[head, 2].max() - fit.vertices[:, 2].min()))
+        scale = height_m / (standing + extra)
         # Feet (the lowest point) on z = 0, the person's middle (the dressed surface's centroid) on the Z axis.
         middle = _area_centroid(dressed)
         shift = scale * np.array([middle[0], middle[1], lo_z])

@@ -9,8 +9,9 @@ Where the photo shows cloth between the legs (the person mask covers the pixels 
 that the body does not), the garment is taken to hang round the hips' cross-section, standing
 out from it by the same amount all round: an ellipse per horizontal slice, with the hips' half
 axes grown by t, t chosen so that its width through the camera matches the mask's width in that
-row. Trousers (background between the legs) and legs seen one behind the other (no pixels
-between them to judge) get no such garment.
+row. It runs from the highest slice that shows cloth between the legs down to its hem, and
+narrows into the hips above its top. Trousers (background between the legs) and legs seen one
+behind the other (no pixels between them to judge) get no such garment.
 """
 
 from __future__ import annotations

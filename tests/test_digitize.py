@@ -98,6 +98,9 @@ def test_turntable_has_no_holes_and_no_face_on_the_back(sample_out):
 
     # The back of the head: hair colour, not the face's skin.
     head = result["head"]
+    # The sample's hair is a bob ending at the jaw: no strip of hair down the back (its tips end on
+    # the neck's skin, which says nothing of hair hidden behind the shoulders).
+    assert head["hair_end_z"] is None or head["hair_end_z"] > head["chin_z"] - 0.06, head
     back = view_cameras(mesh, [View(180)], resolution=256)[0]
     from backend.raster import render_maps
 

@@ -115,7 +115,8 @@ def test_back_view_has_hair_not_a_face(figure, gt_views):
 
 def test_long_hair_in_the_photo_hangs_down_the_back(figure, gt_views):
     """Hair the photo shows below the chin (over the shoulders) goes down the back of the neck and the
-    upper back as far, with the hair's width; short hair ends at the nape."""
+    upper back as far (further where the clothes hide its end, not where it ends on the neck's skin),
+    with the hair's width; short hair ends at the nape."""
     front_maps, front_img = gt_views[0]
     cam = front_maps.camera
     photo = (front_img * 255).astype(np.uint8)
@@ -128,14 +129,36 @@ def test_long_hair_in_the_photo_hangs_down_the_back(figure, gt_views):
     head_px = chin_v - crown_v
     long_photo, long_mask = photo.copy(), front_maps.mask.copy()
     rows = slice(int(crown_v + 0.3 * head_px), int(chin_v + 1.0 * head_px))
+    locks = []
     for side in (-1, 1):  # two locks of hair from the temples down over the shoulders
         cols = slice(*sorted((int(crown_u + side * 0.3 * head_px), int(crown_u + side * 0.55 * head_px))))
         long_photo[rows, cols] = (hair * 255).astype(np.uint8)
         long_mask[rows, cols] = True
-    head = find_head(long_photo, long_mask, cam, figure.height_m, None)
+        locks.append(cols)
     end_z = cam.rays(np.array([[crown_u, rows.stop]]))[0][0, 2]  # orthographic: the row's height
-    assert abs(head.hair_end_z - end_z) < 0.02
+    # Locks that end in the air end there.
+    in_the_air = long_mask.copy()
+    for cols in locks:
+        in_the_air[rows.stop : rows.stop + 4, cols] = False
+    assert abs(find_head(long_photo, in_the_air, cam, figure.height_m, None).hair_end_z - end_z) < 0.02
+    # Locks that end on the person (the chest in front of them) hang on behind it, half a head further.
+    head = find_head(long_photo, long_mask, cam, figure.height_m, None)
+    assert abs(head.hair_end_z - (end_z - 0.5 * (figure.height_m - short.chin_z))) < 0.03
     assert head.hair_half_width_m > short.half_width_m
+    # Locks that end on the neck's skin (a bob's tips) end there: no strip of hair down the back. The
+    # pixels under them take the face's own colour, as a neck below the jaw does.
+    face_rows = slice(int(crown_v + 0.5 * head_px), int(chin_v))
+    face_cols = slice(int(crown_u - 0.1 * head_px), int(crown_u + 0.1 * head_px))
+    skin = np.median(photo[face_rows, face_cols].reshape(-1, 3), axis=0)
+    on_the_neck = long_photo.copy()
+    for cols in locks:
+        on_the_neck[rows.stop : rows.stop + 4, cols] = skin
+    assert abs(find_head(on_the_neck, long_mask, cam, figure.height_m, None).hair_end_z - end_z) < 0.02
+    # Locks shaded apart from the crown at the temples still hang from the head: they reach up beside the face.
+    parted = long_photo.copy()
+    for cols in locks:
+        parted[rows.start : rows.start + int(0.15 * head_px), cols] = (0.9 * 255, 0.75 * 255, 0.65 * 255)
+    assert abs(find_head(parted, long_mask, cam, figure.height_m, None).hair_end_z - head.hair_end_z) < 0.01
 
     back_maps, _ = gt_views[180]
     image, _, _ = classical_back_view(back_maps, long_photo, long_mask, cam, head)

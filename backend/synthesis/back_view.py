@@ -33,6 +33,16 @@ CHIN_FRACTION = 0.87
 HAIR_COLOUR_STEP = 0.12
 HAIR_MAX_HALF_WIDTHS = 2.5
 HAIR_MAX_HEAD_HEIGHTS = 2.0
+# Hair that reaches up beside the face to above this fraction of the way from the chin to the crown
+# hangs from the head, even where shading parts it from the crown's colour (a collar never reaches it).
+BESIDE_FACE_FRACTION = 0.2
+# Hair seen to end on the person (behind the shoulders) hangs on down the back this many head heights:
+# about to the shoulder blades, where long hair falls (the photo cannot say how far).
+HAIR_BEHIND_BODY_HEAD_HEIGHTS = 0.5
+# ... when the locks end on clothes, not on skin, and are at least this wide where they end (half-widths
+# of the head, both sides together).
+HANGING_MIN_WIDTH_HALF_WIDTHS = 0.3
+SKIN_CHROMA_STEP = 0.03
 # The ears sit about halfway between the front and the back of the head (hair included): behind that
 # plane the photo never saw the head, and its side and back are hair (or the hat). The change from
 # the photo's face to hair is spread over this depth so it does not read as a cut.
@@ -138,7 +148,8 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
                  centre_u: float, half_u: float, lowest_v: float) -> tuple[float, float] | None:
     """(row where the hair ends, half-width in pixels) of hair hanging below the chin, or None.
 
-    Hair is what has the crown's colour and joins the crown: hair over the shoulders does, a dark
+    Hair is what has the crown's colour and joins the crown, or reaches up beside the face: hair over
+    the shoulders does (the strands beside the face are often shaded apart from the crown), a dark
     shirt below a bare neck does not."""
     h, w = photo_mask.shape
     top, bottom = 0, int(min(max(lowest_v, chin_v), h - 1)) + 1
@@ -146,8 +157,15 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     hairlike = photo_mask[top:bottom] & near[None, :]
     hairlike &= np.abs(photo_rgb[top:bottom].astype(np.float32) / 255.0 - hair).max(axis=2) < HAIR_COLOUR_STEP
     labels, _ = ndimage.label(hairlike)
+    # The face's skin: the photo's pixels down the middle of the face that are not hair-like.
+    face = photo_mask[int(crown_v):int(chin_v)] & ~hairlike[int(crown_v):int(chin_v)]
+    face &= (np.abs(np.arange(w) + 0.5 - centre_u) < 0.5 * half_u)[None, :]
+    skin = np.median(photo_rgb[int(crown_v):int(chin_v)][face].astype(np.float32) / 255.0, axis=0) \
+        if face.any() else None
+    beside_face_v = chin_v - BESIDE_FACE_FRACTION * (chin_v - crown_v)
     crown = labels[: max(int(crown_v), 1)]
-    joined = np.isin(labels, np.unique(crown[crown > 0]))
+    beside_face = labels[: max(int(beside_face_v), 1)]
+    joined = np.isin(labels, np.union1d(np.unique(crown[crown > 0]), np.unique(beside_face[beside_face > 0])))
     below = joined[int(np.ceil(chin_v)):]
     if not below.any():
         return None
@@ -155,7 +173,30 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     if len(rows) < 0.5 * half_u:  # a few strands or stray pixels: not hair worth painting down the back
         return None
     end_v = np.ceil(chin_v) + rows.max() + 1.0
+    # Where the strands end on the clothes (the shoulders in front of them) rather than on the
+    # background or the neck's skin, the photo shows only where the hair goes behind the body: it
+    # hangs on down the back. A bob's tips end on the neck or in the air; a few strands prove nothing.
+    last = rows >= rows.max() - 1
+    ends = np.ceil(chin_v) + rows[last]
+    under = np.clip(ends.astype(int) + 2, 0, h - 1), cols[last]
+    wide = len(np.unique(cols[last])) >= HANGING_MIN_WIDTH_HALF_WIDTHS * half_u
+    if wide and (photo_mask[under] & ~_skin_like(photo_rgb[under], skin)).mean() > 0.5:
+        head_px = (chin_v - crown_v) / 0.8  # crown_v is a fifth of the way down from the top of the head
+        end_v = min(end_v + HAIR_BEHIND_BODY_HEAD_HEIGHTS * head_px, max(lowest_v, end_v))
     return float(end_v), float(np.percentile(np.abs(cols + 0.5 - centre_u), 95))
+
+
+def _skin_like(rgb: np.ndarray, skin: np.ndarray | None) -> np.ndarray:
+    """Which of the (N, 3) uint8 colours have the face's skin tone: its chromaticity within SKIN_CHROMA_STEP
+    at any brightness (a neck in the chin's shadow is darker, not another colour; a grey shirt is not)."""
+    if skin is None:
+        return np.zeros(len(rgb), bool)
+
+    def chroma(c):
+        c = np.asarray(c, np.float32).reshape(-1, 3)
+        return c[:, :2] / np.maximum(c.sum(axis=1, keepdims=True), 1e-6)
+
+    return np.abs(chroma(rgb) - chroma(skin)).max(axis=1) < SKIN_CHROMA_STEP
 
 
 def sample_row_of_height(camera: Camera, z: float) -> float:

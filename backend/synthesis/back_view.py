@@ -157,11 +157,14 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     hairlike = photo_mask[top:bottom] & near[None, :]
     hairlike &= np.abs(photo_rgb[top:bottom].astype(np.float32) / 255.0 - hair).max(axis=2) < HAIR_COLOUR_STEP
     labels, _ = ndimage.label(hairlike)
-    # The face's skin: the photo's pixels down the middle of the face that are not hair-like.
-    face = photo_mask[int(crown_v):int(chin_v)] & ~hairlike[int(crown_v):int(chin_v)]
-    face &= (np.abs(np.arange(w) + 0.5 - centre_u) < 0.5 * half_u)[None, :]
-    skin = np.median(photo_rgb[int(crown_v):int(chin_v)][face].astype(np.float32) / 255.0, axis=0) \
-        if face.any() else None
+
+    def face_skin() -> np.ndarray | None:
+        """The face's skin colour: the photo's pixels down the middle of the face that are not hair-like."""
+        face = photo_mask[int(crown_v):int(chin_v)] & ~hairlike[int(crown_v):int(chin_v)]
+        face &= (np.abs(np.arange(w) + 0.5 - centre_u) < 0.5 * half_u)[None, :]
+        return np.median(photo_rgb[int(crown_v):int(chin_v)][face].astype(np.float32) / 255.0, axis=0) \
+            if face.any() else None
+
     beside_face_v = chin_v - BESIDE_FACE_FRACTION * (chin_v - crown_v)
     crown = labels[: max(int(crown_v), 1)]
     beside_face = labels[: max(int(beside_face_v), 1)]
@@ -180,7 +183,7 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     ends = np.ceil(chin_v) + rows[last]
     under = np.clip(ends.astype(int) + 2, 0, h - 1), cols[last]
     wide = len(np.unique(cols[last])) >= HANGING_MIN_WIDTH_HALF_WIDTHS * half_u
-    if wide and (photo_mask[under] & ~_skin_like(photo_rgb[under], skin)).mean() > 0.5:
+    if wide and (photo_mask[under] & ~_skin_like(photo_rgb[under], face_skin())).mean() > 0.5:
         head_px = (chin_v - crown_v) / 0.8  # crown_v is a fifth of the way down from the top of the head
         end_v = min(end_v + HAIR_BEHIND_BODY_HEAD_HEIGHTS * head_px, max(lowest_v, end_v))
     return float(end_v), float(np.percentile(np.abs(cols + 0.5 - centre_u), 95))

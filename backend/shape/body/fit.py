@@ -408,8 +408,8 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     with torch.no_grad():  # from the camera's axes to fit space: the same body, its root turned by the tilt
         seen = body.forward_keypoints(rotvecs, phenotypes)["vertices"] + translation
         rotvecs[0] = untilt_root(rotvecs[0], pitch)
-        translation[:] = (tilt(seen, -pitch) - body.forward_keypoints(rotvecs, phenotypes)["vertices"]).mean(dim=0)
         out = body.forward_keypoints(rotvecs, phenotypes)
+        translation[:] = (tilt(seen, -pitch) - out["vertices"]).mean(dim=0)
         verts = (out["vertices"] + translation).numpy().astype(np.float64)
         kps = out["keypoints"] + translation
         px = project(kps[kp_ids]).numpy()

@@ -57,15 +57,15 @@ class RoundGarment:
         return out
 
 
-def leg_centres(vertices: np.ndarray, parts: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """The left and right legs' (x, y) centres in the slice at height z, or None where a leg is not there."""
+def leg_centres(legs: tuple[np.ndarray, np.ndarray], z: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The left and right legs' (x, y) centres in the slice at height z, or None where a leg is not there.
+    `legs`: each leg's (thigh and shin) vertices."""
     centres = []
-    for side in ("L", "R"):
-        leg = np.isin(parts, [PARTS.index(f"thigh.{side}"), PARTS.index(f"shin.{side}")])
-        near = leg & (np.abs(vertices[:, 2] - z) < SLICE_M)
+    for leg in legs:
+        near = np.abs(leg[:, 2] - z) < SLICE_M
         if near.sum() < 5:
             return None
-        centres.append(vertices[near, :2].mean(axis=0))
+        centres.append(leg[near, :2].mean(axis=0))
     return centres[0], centres[1]
 
 
@@ -132,8 +132,10 @@ def round_garment(vertices: np.ndarray, parts: np.ndarray, mask: np.ndarray, sil
     heights = np.sort(heights)[::-1]  # from the hips down: the garment hangs from them
     step = float(heights[0] - heights[1]) if len(heights) > 1 else 0.01
     rows = np.full((len(heights), 3), np.nan)  # per slice: centre x, centre y, half width
+    leg_vertices = tuple(vertices[np.isin(parts, [PARTS.index(f"thigh.{side}"), PARTS.index(f"shin.{side}")])]
+                         for side in ("L", "R"))
     for i, z in enumerate(heights):
-        legs = leg_centres(vertices, parts, z)
+        legs = leg_centres(leg_vertices, z)
         if legs is None:
             continue
         mid = (legs[0] + legs[1]) / 2
@@ -173,11 +175,10 @@ def round_garment(vertices: np.ndarray, parts: np.ndarray, mask: np.ndarray, sil
     # body): no shelf where the legs join. (Following the photo's width further up, to the waist, met
     # the arms and sleeves beside the trunk and made a coat a box to the shoulders.)
     up = []
-    top_z, top_cx, top_cy, top_a, top_f = below[0]
-    for zt in top_z + step * np.arange(1, int(TAPER_M / step) + 1):
-        share = (zt - top_z) / TAPER_M
-        shrink = (1 - share) * (top_a - section[1][0]) - share * 0.3 * min(section[1])
-        up.append((zt, top_cx, top_cy, section[1][0] + shrink, section[1][1] + shrink))
+    for zt in z[0] + step * np.arange(1, int(TAPER_M / step) + 1):
+        share = (zt - z[0]) / TAPER_M
+        shrink = (1 - share) * growth[0] - share * 0.3 * min(section[1])
+        up.append((zt, *rows[0, :2], section[1][0] + shrink, section[1][1] + shrink))
     z, cx, cy, ha, hf = (np.array(v) for v in zip(*(up[::-1] + below), strict=True))
     # Smooth down the garment: one slice's odd reading (a finger at the hem) is no step in the cloth.
     smooth = np.stack([cx, cy, ha, hf], axis=1)

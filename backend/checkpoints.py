@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .notes import CODES, Note, code_of
+
 FORMAT = 2  # 2: the back view may be redrawn by the diffusion model (`redrawn`)
 VIEW_ARRAYS = ("image", "known", "inpainted")
 
@@ -56,6 +58,18 @@ def mesh_digest(mesh) -> str:
         if a is not None:
             h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
+
+
+def _warning_json(text) -> dict:
+    """A warning with its code (notes.Note): JSON keeps only a str's text, and the add-on needs the code."""
+    return {"text": str(text), "code": code_of(text)}
+
+
+def _warning_from_json(item):
+    """A warning as `_warning_json` wrote it (a plain text: a checkpoint of an earlier version)."""
+    if isinstance(item, dict):
+        return Note(item["text"], item["code"]) if item.get("code") in CODES else str(item["text"])
+    return str(item)
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
@@ -157,7 +171,8 @@ class Checkpoints:
         _atomic_savez(self.folder / "fused.npz", texture=fused.texture, seen=fused.seen, chart_mask=fused.chart_mask)
         _atomic_json(self.folder / "fused.json", {
             "mesh": digest, "perceptual": fused.perceptual, "notes": fused.notes, "iterations": fused.iterations,
-            "final_loss": fused.final_loss, "timings_s": fused.timings_s, "warnings": fused.warnings})
+            "final_loss": fused.final_loss, "timings_s": fused.timings_s,
+            "warnings": [_warning_json(w) for w in fused.warnings]})
 
     def load_fused(self, digest: str):
         from .fusion import FusionResult
@@ -167,7 +182,8 @@ class Checkpoints:
             return None
         with np.load(self.folder / "fused.npz") as z:
             return FusionResult(z["texture"], z["seen"], z["chart_mask"], meta["perceptual"], meta["notes"],
-                                meta["iterations"], meta["final_loss"], meta["timings_s"], warnings=meta["warnings"])
+                                meta["iterations"], meta["final_loss"], meta["timings_s"],
+                                warnings=[_warning_from_json(w) for w in meta["warnings"]])
 
     def _load_meta(self, name: str, digest: str) -> dict | None:
         if self.folder is None or not (self.folder / name).is_file():

@@ -116,3 +116,36 @@ def test_bad_input_drops_the_runs_own_checkpoint(tmp_path):
     other = Checkpoints.open(out, "key-b", resume=True, progress=Progress(quiet=True))
     other.abandon()  # another run's checkpoint: kept
     assert (tmp_path / ".out.resume" / "key.json").is_file()
+
+
+def test_the_fused_textures_warnings_keep_their_codes(tmp_path):
+    """The add-on words a warning by its code (backend/notes.py): a resumed run's must still carry it."""
+    from backend.checkpoints import Checkpoints
+    from backend.fusion import FusionResult
+    from backend.notes import Note, code_of
+    from backend.progress import Progress
+
+    square = np.zeros((4, 4), bool)
+    warnings = [Note("LPIPS backbone weights not found", "lpips_missing"), "a warning without a code"]
+    fused = FusionResult(np.zeros((4, 4, 3), np.uint8), square, square, "substitute-msgrad-ssim", [], 4, 0.5, {},
+                         warnings=warnings)
+    ckpt = Checkpoints.open(tmp_path / "out", "key", resume=False, progress=Progress(quiet=True))
+    ckpt.save_fused(fused, "digest")
+    back = Checkpoints.open(tmp_path / "out", "key", resume=True, progress=Progress(quiet=True)).load_fused("digest")
+    assert back.warnings == warnings
+    assert [code_of(w) for w in back.warnings] == ["lpips_missing", None]
+
+
+def test_a_resumed_run_sends_the_warning_codes_an_uninterrupted_one_sends(tmp_path):
+    def warnings_of(stdout: str) -> list:
+        events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        return sorted((e["message"], e.get("code")) for e in events if e["type"] == "warning")
+
+    whole = digitize(SAMPLE, tmp_path / "whole", *OPTIONS, "--events", "jsonl")
+    out = tmp_path / "out"
+    kill_when_stage_starts(out, "export")
+    resumed = digitize(SAMPLE, out, *OPTIONS, "--resume", "--events", "jsonl")
+    assert json.loads((out / "result.json").read_text())["resumed"]
+    expected = warnings_of(whole.stdout)
+    assert any(code for _, code in expected), expected  # the fused texture's fallback at least (lpips_missing)
+    assert warnings_of(resumed.stdout) == expected

@@ -4,6 +4,7 @@ or to start and follow a re-texture.
     .venv/bin/python tools/bench_blender_ticks.py out/sample                  # the venv's Blender
     PYTHONPATH=.venv/blender/4.5.4 .venv/bin/python tools/bench_blender_ticks.py out/sample
     .venv/bin/python tools/bench_blender_ticks.py --retexture 100000          # a 100k-face mesh
+    .venv/bin/python tools/bench_blender_ticks.py --retexture 100000 --no-uvs --decimate   # unwrap, decimate
     .venv/bin/python tools/bench_blender_ticks.py --shape samples/person.jpg --texture --builds 3   # both steps
 
 OUT_DIR is a finished `digitize` (or `shape`) output. Builds the result `--builds` times in this bpy process
@@ -15,7 +16,8 @@ then the median over the other builds of the longest piece and of all pieces tog
 `digitize.retexture_selected(wait=False)` against a backend that answers at once (what is timed is
 Blender's side: the operator's call, then every timer tick until the texture is on). Prints the
 median over runs of the operator's call, of the longest tick and of the median tick, and of the
-whole run's wall time.
+whole run's wall time. --no-uvs removes the mesh's UV map (the re-texture unwraps it); --decimate lowers the
+face limit to half the mesh's faces and ticks Decimate a Copy (the decimated copy is what gets textured).
 
 --shape PHOTO: `digitize.reconstruct_shape(wait=False)` on PHOTO `--builds` times with the REAL backend
 (this venv's Python), the timer driven as Blender drives it: the operator's call, the longest and the
@@ -65,9 +67,12 @@ echo '{{"type": "result", "message": "fake result"}}'
 """
 
 
-def retexture_once(faces: int, work: Path, run: int) -> dict:
-    """Milliseconds of the operator's call and of each timer tick of one re-texture."""
+def retexture_once(faces: int, work: Path, run: int, no_uvs: bool = False, decimate: bool = False) -> dict:
+    """Milliseconds of the operator's call and of each timer tick of one re-texture. ``no_uvs``: the mesh has
+    no UV map (the re-texture unwraps it); ``decimate``: the face limit is lowered to half the mesh's faces
+    and Decimate a Copy is ticked (the copy is what gets textured)."""
     import blender_addon
+    from blender_addon import retexture_input
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     blender_addon.register()
@@ -81,8 +86,17 @@ def retexture_once(faces: int, work: Path, run: int) -> dict:
                                              location=(0.0, 0.0, 0.9))
         obj = bpy.context.active_object
         obj.scale = (0.5, 0.35, 1.8)
-        return {**follow(bpy.ops.digitize.retexture_selected, use_panel_photo=True),
-                "faces": len(obj.data.polygons)}
+        while no_uvs and obj.data.uv_layers:
+            obj.data.uv_layers.remove(obj.data.uv_layers[0])
+        limits = retexture_input.MAX_FACES, retexture_input.MAX_TRIANGLES
+        if decimate:
+            n = len(obj.data.polygons)
+            retexture_input.MAX_FACES, retexture_input.MAX_TRIANGLES = n // 2, n
+        try:
+            return {**follow(bpy.ops.digitize.retexture_selected, use_panel_photo=True, decimate_copy=decimate),
+                    "faces": len(obj.data.polygons)}
+        finally:
+            retexture_input.MAX_FACES, retexture_input.MAX_TRIANGLES = limits
     finally:
         blender_addon.unregister()
 
@@ -162,7 +176,7 @@ def bench_shape(photo: Path, builds: int, texture: bool) -> int:
     return 0
 
 
-def bench_retexture(faces: int, builds: int) -> int:
+def bench_retexture(faces: int, builds: int, no_uvs: bool = False, decimate: bool = False) -> int:
     import tempfile
 
     import numpy as np
@@ -176,12 +190,13 @@ def bench_retexture(faces: int, builds: int) -> int:
             image.save()
         (work / "fake_python").write_text(FAKE_BACKEND.format(texture=work / "texture.png"))
         (work / "fake_python").chmod(0o755)
-        runs = [retexture_once(faces, work, i) for i in range(max(1, builds))]
+        runs = [retexture_once(faces, work, i, no_uvs, decimate) for i in range(max(1, builds))]
     bad = [r for r in runs if r["state"] != "done"]
     if bad:
         print(f"error: a re-texture did not finish: {bad[0]['error']}", file=sys.stderr)
         return 1
     row = {"blender": bpy.app.version_string, "faces": runs[0]["faces"],
+           "mesh": "no UVs" if no_uvs else "UVs", "decimate_copy": decimate,
            "start_ms": statistics.median(r["start_ms"] for r in runs),
            "longest_tick_ms": statistics.median(max(r["ticks"]) for r in runs),
            "median_tick_ms": statistics.median(statistics.median(r["ticks"]) for r in runs),
@@ -196,13 +211,16 @@ def main(argv=None) -> int:
     ap.add_argument("out_dir", type=Path, nargs="?", help="a finished digitize output folder")
     ap.add_argument("--builds", type=int, default=7)
     ap.add_argument("--retexture", type=int, metavar="FACES", help="time a re-texture of a mesh of FACES faces")
+    ap.add_argument("--no-uvs", action="store_true", help="with --retexture: the mesh has no UVs")
+    ap.add_argument("--decimate", action="store_true",
+                    help="with --retexture: Decimate a Copy, the face limit lowered to half the mesh's faces")
     ap.add_argument("--shape", type=Path, metavar="PHOTO", help="time Reconstruct Shape on PHOTO (the real backend)")
     ap.add_argument("--texture", action="store_true", help="with --shape: then Texture Selected Mesh on its result")
     args = ap.parse_args(argv)
     if args.shape:
         return bench_shape(args.shape, args.builds, args.texture)
     if args.retexture:
-        return bench_retexture(args.retexture, args.builds)
+        return bench_retexture(args.retexture, args.builds, args.no_uvs, args.decimate)
     if args.out_dir is None:
         ap.error("give OUT_DIR, --retexture FACES or --shape PHOTO")
     if not (args.out_dir / "result.json").is_file():

@@ -349,11 +349,23 @@ def cancel() -> bool:
     if job.state == "loading":  # the process is done; drop the result instead of loading it
         job.process.cancelled = True
         job.state, job.message = "cancelled", "Cancelled"
+        _abandon_steps(job)
         return True  # the next tick sees it over and concludes it
     job.message = "Cancelling"
     job.process.cancel(wait_s=0.2)
     _publish(job)
     return True
+
+
+def _abandon_steps(job: Job) -> None:
+    """Stop a result that is being built a piece per tick: closing its generator lets it take back what
+    it already made (retexture_result.py does), so a cancelled job adds nothing."""
+    if job._steps is not None:
+        steps, job._steps = job._steps, None
+        try:
+            steps.close()
+        except Exception:  # a failure to take back must not leave the runner stuck
+            traceback.print_exc()
 
 
 def running() -> bool:
@@ -369,6 +381,7 @@ def shutdown() -> None:
             job.process.cancel(wait_s=1.0)
         if not job.over:
             job.state, job.message = "cancelled", "Cancelled"
+            _abandon_steps(job)
         _publish(job)
         conclude(job)
         LAST = job

@@ -7,6 +7,17 @@ artist's Blender only follows its JSON-line events, as it follows the backend's
 triangles, recentred; mesh_data.world_triangles) and job.json (the cameras); this writes
 ``input/mesh.obj`` and ``input/maps/`` and removes the npz.
 
+Two slow Blender calls of Re-texture happen here too (background_mesh.py), each on arrays the add-on
+wrote, so the artist's UI never waits on them:
+
+- ``input/blender_unwrap.npz`` (a mesh without UVs: its own polygons): Smart UV Project; the
+  maps and the OBJ get those UVs, and ``input/blender_made.npz`` (``loop_uv``) takes them back to
+  the artist's Blender, which writes them onto the mesh once the re-texture has succeeded.
+- ``input/blender_decimate.npz`` (Decimate a Copy: the mesh as shown, modifiers applied): the
+  Decimate modifier brings it under the face limit (unwrapped when it has no UVs); this process
+  then writes ``blender_mesh.npz`` and job.json's cameras itself, and ``blender_made.npz`` holds
+  the copy's mesh for the artist's Blender to build.
+
     <blender> --background --factory-startup --python maps_job.py -- JOBDIR
     <python with bpy> maps_job.py JOBDIR          (bpy as a Python module: the tests)
 """
@@ -18,6 +29,9 @@ import sys
 from pathlib import Path
 
 MESH_ARRAYS = "input/blender_mesh.npz"
+UNWRAP = "input/blender_unwrap.npz"
+DECIMATE = "input/blender_decimate.npz"
+MADE = "input/blender_made.npz"  # what this process made for the artist's Blender (UVs, or the decimated copy)
 MAPS_SHARE = 0.1  # the share of the job's progress bar the maps take (the backend's stages report the rest)
 
 
@@ -34,15 +48,92 @@ def _emit(kind: str, message: str, **data) -> None:
     print(json.dumps({"type": kind, "message": message, **data}), flush=True)
 
 
+class JobError(Exception):
+    """A failure whose message is the artist's whole line (no "rendering the maps failed" before it)."""
+
+
+def write_inputs(job_dir: Path, job_json: dict, raw, name: str, camera: dict | None) -> None:
+    """The maps' inputs from an object's triangles (mesh_data.RawTriangles): the centred arrays, the view
+    cameras and the photo's camera moved with the mesh, into job.json. NumPy only: the add-on runs it in
+    a thread, this process for a decimated copy."""
+    from . import cameras, job_client
+    from .retexture_input import centred
+
+    arrays = centred(raw)
+    extra = {}
+    moved = None if camera is None else cameras.camera_for_moved_mesh(camera, raw.matrix_world, arrays.shift)
+    if moved is not None:
+        extra["input_camera"] = moved
+    job_client.write_job(job_dir, {**job_json, **extra, "cameras": cameras.view_cameras(arrays.vertices)})
+    header = f"{name} from Blender; world frame: metres, Z up, facing -Y; moved by {arrays.shift.round(6).tolist()}"
+    arrays.save(job_dir / MESH_ARRAYS, header)
+
+
+def _save(path: Path, **arrays) -> None:
+    import numpy as np
+
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _unwrap(job_dir: Path):
+    """Smart UV Project of the artist's mesh: its corners' UVs go back to the add-on (MADE); returns the
+    triangles' corner UVs (T, 3, 2) for the OBJ and the maps."""
+    import numpy as np
+
+    from . import background_mesh
+    from .mesh_data import PolygonMesh
+
+    with np.load(job_dir / UNWRAP) as z:
+        pm, tri_loops = PolygonMesh.from_npz(z), z["tri_loops"]
+    _emit("stage", "unwrapping the mesh (Smart UV Project)", stage="unwrap")
+    uv = background_mesh.unwrap(pm)
+    _save(job_dir / MADE, loop_uv=uv)
+    (job_dir / UNWRAP).unlink()
+    return uv.reshape(-1, 2)[tri_loops]
+
+
+def _decimate(job_dir: Path) -> None:
+    """Decimate a Copy: the copy's mesh (MADE) and the maps' inputs from it (MESH_ARRAYS, job.json)."""
+    import numpy as np
+
+    from . import background_mesh
+    from .mesh_data import PolygonMesh, RawTriangles
+    from .retexture_input import FaceCount, too_many_words
+
+    with np.load(job_dir / DECIMATE) as z:
+        source, matrix = PolygonMesh.from_npz(z), z["matrix_world"]
+        count, limits = FaceCount(int(z["faces"]), int(z["triangles"])), (int(z["max_faces"]), int(z["max_triangles"]))
+        name, copy, camera = str(z["name"]), str(z["copy_name"]), json.loads(str(z["camera"]))
+    _emit("stage", f"decimating a copy of {name}", stage="decimate")
+    try:
+        made = background_mesh.decimate(source, count, *limits)
+    except background_mesh.StillTooMany as e:
+        raise JobError(f"Decimating a copy of {name} left {too_many_words(copy, e.count, *limits)}") from None
+    pm = made.mesh
+    if pm.uv is None:
+        _emit("stage", "unwrapping the decimated copy (Smart UV Project)", stage="unwrap")
+        pm.uv, pm.uv_name = background_mesh.unwrap(pm), "UVMap"
+    _save(job_dir / MADE, faces=np.array(made.count.faces), **pm.to_npz())
+    job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
+    write_inputs(job_dir, job, RawTriangles(pm.co, pm.corner_vert, made.loops, pm.uv, matrix), copy, camera)
+    (job_dir / DECIMATE).unlink()
+
+
 def run(job_dir: Path) -> None:
     import numpy as np
 
     from . import maps_render, obj_io
 
+    if (job_dir / DECIMATE).is_file():
+        _decimate(job_dir)
     job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
     arrays = np.load(job_dir / MESH_ARRAYS)
     vertices, triangles = arrays["vertices"], arrays["triangles"]
     corner_uv = arrays["corner_uv"] if "corner_uv" in arrays.files else None
+    if (job_dir / UNWRAP).is_file():
+        corner_uv = _unwrap(job_dir)
     header = str(arrays["header"]) if "header" in arrays.files else ""
     cameras = job["cameras"]
     _emit("stage", f"rendering the mesh's maps in Blender ({len(cameras)} views, Cycles)", stage="maps")
@@ -61,6 +152,9 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         run(Path(argv[0]))
+    except JobError as e:
+        _emit("error", str(e))
+        return 1
     except Exception as e:  # noqa: BLE001 (one line for the artist; the traceback for the log)
         import traceback
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from . import cameras, input_checks, job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
+from . import input_checks, job_cleanup, job_client, job_folders, job_runner, paths, prefs, scene_files
 from .blend_paths import PATH_OPTIONS, BlendPathError, absolute
 from .progress_words import job_name
 
@@ -106,7 +106,7 @@ def _conclude(folder: job_folders.JobFolder):
 
 
 def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: dict, kind: str, label: str,
-            finish, undo_message: str, keep_files: list | None = None, before=None):
+            finish, undo_message: str, keep_files: list | None = None, before=None, prepare=None):
     """Start the backend on the job folder (after ``before``: the work that makes its inputs, a
     job_client.ProcessChain without its last process) and follow it."""
     job_dir = folder.path
@@ -129,7 +129,7 @@ def _launch(op, context, wait: bool, folder: job_folders.JobFolder, job_json: di
     except OSError as e:
         _discard(folder)
         return _fail(op, wait, f"Cannot start the backend ({python}): {e}")
-    job = job_runner.Job(kind, label, process, job_dir, context.scene.session_uid, prepare=_load_out,
+    job = job_runner.Job(kind, label, process, job_dir, context.scene.session_uid, prepare=prepare or _load_out,
                          finish=finish, undo_message=undo_message, conclude=_conclude(folder),
                          keep_files=[] if keep_files is None else keep_files)
     if not wait:
@@ -354,7 +354,7 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from . import mesh_data, retexture_input
+        from . import retexture_input
 
         settings = context.scene.digitize
         obj = _selected_mesh(context)
@@ -376,70 +376,83 @@ class DIGITIZE_OT_retexture_selected(_JobOperator, bpy.types.Operator):
         if _check_environment(self, self.wait) is None:
             return {"CANCELLED"}
         # The face limit first, in the faces Blender shows: nothing slow has happened yet.
+        if obj.mode == "EDIT":  # what the artist sees in Edit Mode is not in the mesh's arrays yet
+            obj.update_from_editmode()
         count = retexture_input.face_count(obj, context.evaluated_depsgraph_get())
         if count.faces == 0:
             return _fail(self, self.wait, f"{obj.name} has no faces")
-        decimated = ""
-        if count.over:
-            if not self.decimate_copy:
-                return _fail(self, self.wait, retexture_input.too_many_words(obj.name, count))
-            original, before = obj, count
-            obj, count = retexture_input.decimated_copy(context, obj, count)
-            retexture_input.select_only(context, obj)
-            if count.over:
-                return _fail(self, self.wait, f"Decimating a copy of {original.name} left "
-                                              f"{retexture_input.too_many_words(obj.name, count)}")
-            decimated = (f"; made {obj.name} ({count.faces:,} faces) from {original.name} ({before.faces:,} faces), "
-                         f"which is unchanged")
-            self.report({"INFO"}, f"Re-texturing {obj.name}, a decimated copy of {original.name} "
-                                  f"({count.faces:,} faces instead of {before.faces:,})")
-        if not mesh_data.has_uvs(obj):
-            try:
-                mesh_data.smart_uv_project(context, obj)
-            except RuntimeError as e:
-                return _fail(self, self.wait, f"{obj.name} has no UVs and Smart UV Project failed: {e}")
-            self.report({"INFO"}, f"{obj.name} had no UVs: unwrapped it with Smart UV Project")
-        # Blender's UI thread only copies the arrays out; the rest happens in a thread and a second Blender.
-        # A result delivered in an A- or T-pose is read in the photo's pose: the photo's camera sees
-        # the person only in that pose (the texture fits the mesh's UVs in any pose).
-        from .rig_build import bound_armature, photo_pose_shown
-
-        with photo_pose_shown(context, bound_armature(obj)) as posed_back:
-            raw = mesh_data.read_triangles(obj, context.evaluated_depsgraph_get())
-        if posed_back:
-            self.report({"INFO"}, f"Re-texturing {obj.name} as it stands in the photo's pose (its armature "
-                                  "was posed so for the maps, then put back)")
+        if count.over and not self.decimate_copy:
+            return _fail(self, self.wait, retexture_input.too_many_words(obj.name, count))
+        try:
+            source, posed_back = _read_source(context, obj, count)
+        except RuntimeError as e:  # Smart UV Project refused the mesh (only on the UI thread's fallback)
+            return _fail(self, self.wait, f"{obj.name} has no UVs and Smart UV Project failed: {e}")
+        self._report_source(obj, source, posed_back)
         try:
             folder = job_folders.JobFolder.create(root, obj.name)
         except OSError as e:
             return _fail(self, self.wait, f"Cannot make a job folder: {e}")
         job_json = {"command": "retexture", "photo": str(photo), "mesh": "input/mesh.obj",
                     "maps": "input/maps", "cameras": [], "options": options}  # cameras: written by _maps_chain
-        # The object is found again by its session_uid, not its name: the artist may rename it meanwhile.
-        uid, name, from_photo = obj.session_uid, obj.name, _photo_words(photo, from_panel, obj)
+        from_photo = _photo_words(photo, from_panel, obj)
         # The camera the shape was seen through belongs to its photo: with the panel's photo it is fitted anew.
         camera = None if from_panel else _stored_camera(obj)
+        from .retexture_result import finish_steps, load_result
 
-        def finish(ctx, files):
-            from . import scene_result
-            from .job_runner import Outcome
-            from .photo_preview import is_photo_preview
-            from .result_words import mismatch_words
+        return _launch(self, context, self.wait, folder, job_json, "retexture", f"{obj.name} from {from_photo}",
+                       finish_steps(obj, source, from_photo), "Texture selected mesh",
+                       before=_maps_chain(folder.path, job_json, source, obj.name, camera), prepare=load_result)
 
-            target = scene_result.find_object(uid)
-            if target is None:
-                raise RuntimeError(f"the object {name!r} is gone")
-            if not files.texture.is_file():
-                raise RuntimeError("the result has no texture.png")
-            first = any(is_photo_preview(slot.material) for slot in target.material_slots)
-            scene_result.apply_texture(target, files.texture, f"{target.name}_texture")
-            message = f"{'Textured' if first else 'Re-textured'} {target.name} from {from_photo}{decimated}"
-            mismatch = mismatch_words(files.result)
-            return Outcome(f"{message}; {mismatch}", "WARNING") if mismatch else message
+    def _report_source(self, obj, source, posed_back: bool) -> None:
+        from .retexture_input import copy_name
 
-        return _launch(self, context, self.wait, folder, job_json, "retexture", f"{name} from {from_photo}",
-                       finish, "Texture selected mesh",
-                       before=_maps_chain(folder.path, job_json, raw, obj.name, camera))
+        if source.decimate is not None:
+            self.report({"INFO"}, f"Re-texturing {copy_name(obj.name)}, a decimated copy of {obj.name} (at most "
+                                  f"{source.limits[0]:,} faces instead of {source.count.faces:,}); it is made in "
+                                  "the background and added when the texture is in")
+        elif source.corners is not None:
+            self.report({"INFO"}, f"{obj.name} has no UVs: Smart UV Project unwraps it; its UVs are written when "
+                                  "the texture is in")
+        if posed_back:
+            self.report({"INFO"}, f"Re-texturing {obj.name} as it stands in the photo's pose (its armature "
+                                  "was posed so for the maps, then put back)")
+
+
+def _read_source(context, obj, count):
+    """(retexture_input.Source, whether the armature was posed for it): the arrays the re-texture needs,
+    copied out of Blender. A result delivered in an A- or T-pose is read in the photo's pose: the
+    photo's camera sees the person only in that pose (the texture fits the mesh's UVs in any pose)."""
+    from . import mesh_data, retexture_input
+    from .rig_build import bound_armature, photo_pose_shown
+
+    with photo_pose_shown(context, bound_armature(obj)) as posed_back:
+        depsgraph = context.evaluated_depsgraph_get()
+        if count.over:  # Decimate a Copy: the copy is made from the mesh as shown, in the background
+            shown, matrix = mesh_data.read_evaluated_polygons(obj, depsgraph)
+            source = retexture_input.Source(decimate=shown, count=count, matrix_world=matrix,
+                                            limits=(retexture_input.MAX_FACES, retexture_input.MAX_TRIANGLES))
+        elif mesh_data.has_uvs(obj):
+            source = retexture_input.Source(raw=mesh_data.read_triangles(obj, depsgraph))
+        else:
+            source = _unwrap_source(context, obj, depsgraph)
+    return source, posed_back
+
+
+def _unwrap_source(context, obj, depsgraph):
+    """A mesh without UVs: Smart UV Project runs in the background Blender on the mesh's own faces. Where
+    its modifiers change its faces, the UVs must pass through them, which only this Blender can do: then
+    a temporary copy is unwrapped here (the one case left on the UI thread; the mesh itself stays as it
+    is until the texture is in)."""
+    import numpy as np
+
+    from . import mesh_data, retexture_input
+
+    raw = mesh_data.read_triangles(obj, depsgraph)
+    own = mesh_data.read_polygons(obj.data, uv=False, faces=False)
+    if np.array_equal(own.corner_vert, raw.corner_vert):
+        return retexture_input.Source(raw=raw, unwrap=own, corners=own.corner_vert)
+    raw, uv = mesh_data.unwrapped_copy(context, obj)
+    return retexture_input.Source(raw=raw, uv=uv, corners=own.corner_vert)
 
 
 def _stored_camera(obj) -> dict | None:
@@ -453,26 +466,17 @@ def _stored_camera(obj) -> dict | None:
     return camera if isinstance(camera, dict) else None
 
 
-def _maps_chain(job_dir: Path, job_json: dict, raw, name: str, camera: dict | None = None) -> job_client.ProcessChain:
-    """Re-texture's work before the backend, none of it on Blender's UI thread: a thread finishes the
-    mesh's arrays (world space, centred), the view cameras, the photo's camera moved with the mesh and
-    job.json, then a second Blender writes the OBJ and renders the maps (maps_job.py)."""
+def _maps_chain(job_dir: Path, job_json: dict, source, name: str, camera: dict | None) -> job_client.ProcessChain:
+    """Re-texture's work before the backend, none of it on Blender's UI thread: a thread writes the
+    arrays (retexture_input.Source.write: world space, centred, the view cameras, the photo's camera moved
+    with the mesh, job.json), then a second Blender unwraps or decimates where asked, writes the OBJ and
+    renders the maps (maps_job.py)."""
     import sys
 
-    from . import maps_job, retexture_input
-
-    def prepare():
-        arrays = retexture_input.centred(raw)
-        extra = {}
-        moved = None if camera is None else cameras.camera_for_moved_mesh(camera, raw.matrix_world, arrays.shift)
-        if moved is not None:
-            extra["input_camera"] = moved
-        job_client.write_job(job_dir, {**job_json, **extra, "cameras": cameras.view_cameras(arrays.vertices)})
-        header = f"{name} from Blender; world frame: metres, Z up, facing -Y; moved by {arrays.shift.round(6).tolist()}"
-        arrays.save(job_dir / maps_job.MESH_ARRAYS, header)
+    from . import maps_job
 
     maps = job_client.BackendProcess(maps_job.command(sys.executable, bpy.app.binary_path, job_dir), cwd=job_dir)
-    return job_client.ProcessChain([maps], prepare=prepare)
+    return job_client.ProcessChain([maps], prepare=lambda: source.write(job_dir, job_json, name, camera))
 
 
 def _is_digitized(obj) -> bool:

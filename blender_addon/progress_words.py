@@ -18,7 +18,12 @@ STAGES = {
     "export": "Saving the result",
     "write": "Saving the result",
 }
-RETEXTURE_STAGES = {"shape": "Reading your mesh"}  # a re-texture's shape is the artist's own mesh
+RETEXTURE_STAGES = {  # a re-texture's shape is the artist's own mesh; the first three are the background Blender's
+    "decimate": "Decimating a copy of your mesh",
+    "unwrap": "Unwrapping your mesh (Smart UV Project)",
+    "maps": "Rendering your mesh's views",
+    "shape": "Reading your mesh",
+}
 STARTING = "Starting"
 JOB_NAMES = {"digitize": "Digitize", "shape": "Reconstruct Shape", "retexture": "Texture Selected Mesh"}  # the buttons'
 

@@ -1,4 +1,5 @@
-"""What Re-texture sends from Blender: the face limit (checked first), a decimated copy, the arrays.
+"""What Re-texture sends from Blender: the face limit (checked first), the arrays (a decimated copy's are
+made from them in the background Blender: background_mesh.py).
 
 The limit is counted in the faces Blender shows (the evaluated mesh's polygons, modifiers
 applied: the viewport's statistics), checked before anything slow happens. The backend's own
@@ -9,11 +10,12 @@ of many n-gons can stay under the face limit and still go over the triangles (sa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from .mesh_data import RawTriangles
+from .mesh_data import PolygonMesh, RawTriangles
 
 MAX_TRIANGLES = 500_000  # backend/export/mesh_io.py MAX_USER_FACES (held equal by a test)
 MAX_FACES = MAX_TRIANGLES // 2  # all quads: exactly the backend's triangles
@@ -26,9 +28,12 @@ class FaceCount:
     faces: int  # what Blender shows
     triangles: int  # what the backend gets
 
+    def exceeds(self, max_faces: int, max_triangles: int) -> bool:
+        return self.faces > max_faces or self.triangles > max_triangles
+
     @property
     def over(self) -> bool:
-        return self.faces > MAX_FACES or self.triangles > MAX_TRIANGLES
+        return self.exceeds(MAX_FACES, MAX_TRIANGLES)
 
 
 def face_count(obj, depsgraph) -> FaceCount:
@@ -42,45 +47,66 @@ def face_count(obj, depsgraph) -> FaceCount:
     return FaceCount(faces, corners - 2 * faces)
 
 
-def too_many_words(name: str, count: FaceCount) -> str:
+def too_many_words(name: str, count: FaceCount, max_faces: int | None = None, max_triangles: int | None = None) -> str:
     """One line saying what is over the limit, in Blender's faces, and what to do."""
-    if count.faces > MAX_FACES:
-        what = f"{name} has {count.faces:,} faces; Re-texture takes up to {MAX_FACES:,}"
+    max_faces = MAX_FACES if max_faces is None else max_faces
+    max_triangles = MAX_TRIANGLES if max_triangles is None else max_triangles
+    if count.faces > max_faces:
+        what = f"{name} has {count.faces:,} faces; Re-texture takes up to {max_faces:,}"
     else:  # under the faces, over the triangles: n-gons
         what = (f"{name} has {count.faces:,} faces, but its n-gons make {count.triangles:,} triangles; "
-                f"Re-texture takes up to {MAX_TRIANGLES:,}")
+                f"Re-texture takes up to {max_triangles:,}")
     return (f"{what} (faces as Blender counts them, modifiers applied): tick Decimate a Copy to re-texture "
             "a decimated copy, or decimate the mesh yourself")
 
 
-def decimated_copy(context, obj, count: FaceCount):
-    """A copy of ``obj`` (its own mesh) beside it, with a Decimate modifier bringing it under the limit.
+def decimate_ratio(count: FaceCount, max_faces: int, max_triangles: int) -> float:
+    """The Decimate modifier's first ratio for a copy under the limits: its ratio counts triangles, so it
+    is aimed from both counts (background_mesh.decimate then checks the result and aims lower)."""
+    return min(DECIMATE_TARGET * max_faces / max(count.faces, 1),
+               DECIMATE_TARGET * max_triangles / max(count.triangles, 1), 1.0)
 
-    The original is not changed. The modifier stays on the copy (the artist can change its ratio);
-    its ratio counts triangles, so it is aimed from the triangle count and checked after evaluation.
-    Returns (the copy, its FaceCount).
-    """
-    from .placement import place_beside
 
-    copy = obj.copy()
-    copy.data = obj.data.copy()
-    copy.name = f"{obj.name}_decimated"
-    for coll in obj.users_collection:
-        coll.objects.link(copy)
-    mod = copy.modifiers.new(DECIMATE_NAME, "DECIMATE")
-    mod.decimate_type = "COLLAPSE"
-    ratio = min(DECIMATE_TARGET * MAX_FACES / max(count.faces, 1), DECIMATE_TARGET * MAX_TRIANGLES
-                / max(count.triangles, 1), 1.0)
-    new = count
-    for _ in range(3):  # Decimate does not hit its ratio exactly: aim lower until it is under
-        mod.ratio = ratio
-        depsgraph = context.evaluated_depsgraph_get()
-        new = face_count(copy, depsgraph)
-        if not new.over:
-            break
-        ratio *= 0.8
-    place_beside(context, copy, obj)
-    return copy, new
+def copy_name(name: str) -> str:
+    """What Decimate a Copy calls the copy of the object ``name``."""
+    return f"{name}_decimated"
+
+
+@dataclass
+class Source:
+    """What the operator copied out of Blender for one re-texture (fast reads only), and what a thread
+    then writes into the job folder for the background Blender (maps_job.py)."""
+
+    raw: RawTriangles | None = None  # the triangles to render; None: the decimated copy's, made there
+    unwrap: PolygonMesh | None = None  # the artist's mesh without UVs: Smart UV Project runs there
+    uv: np.ndarray | None = None  # (L * 2,) UVs made here for the artist's mesh (its modifiers change its faces)
+    corners: np.ndarray | None = None  # (L,) the artist's mesh's face corners, when UVs are to be written onto it
+    decimate: PolygonMesh | None = None  # the mesh as shown (modifiers applied), to make a decimated copy of
+    count: FaceCount | None = None  # its faces, and the limits it is decimated under
+    limits: tuple[int, int] | None = None  # (faces, triangles) as the operator read them (a test lowers them)
+    matrix_world: np.ndarray | None = None
+
+    def write(self, job_dir, job_json: dict, name: str, camera: dict | None) -> None:
+        """The job's inputs for the background Blender. NumPy only: runs in a thread."""
+        from . import job_client, maps_job
+
+        if self.decimate is None:
+            maps_job.write_inputs(job_dir, job_json, self.raw, name, camera)
+        if self.unwrap is not None:
+            _save(job_dir / maps_job.UNWRAP, **self.unwrap.to_npz(), tri_loops=self.raw.corner_loops())
+        if self.decimate is not None:  # the cameras follow the copy's mesh: maps_job writes them
+            job_client.write_job(job_dir, job_json)
+            _save(job_dir / maps_job.DECIMATE, **self.decimate.to_npz(), matrix_world=self.matrix_world,
+                  faces=self.count.faces, triangles=self.count.triangles, max_faces=self.limits[0],
+                  max_triangles=self.limits[1], name=np.array(name), copy_name=np.array(copy_name(name)),
+                  camera=np.array(json.dumps(camera)))
+
+
+def _save(path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
 
 
 def select_only(context, obj) -> None:

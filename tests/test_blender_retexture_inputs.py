@@ -1,6 +1,7 @@
 """What Re-texture hands the backend, without running it: a mesh with no UVs gets Smart UV
-Project, its world-space triangles go to input/mesh.obj, Cycles renders input/maps/, and
-job.json names them; a fake backend then fails, and the operator reports its message.
+Project (in the second Blender), its world-space triangles go to input/mesh.obj, Cycles renders
+input/maps/, and job.json names them; a fake backend then fails, the operator reports its message,
+and the mesh is left without UVs, as it was.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def test_retexture_inputs_follow_the_contract(tmp_path):
     assert not r["poll_without_selection"] and r["poll_with_selection"]
     assert r["ret"] == ["CANCELLED"] and r["error"] == "fake backend says no"
     assert "Warning: fake backend says no" in stdout
-    assert r["uv_layers"] == ["UVMap"] and r["mode"] == "OBJECT"  # Smart UV Project gave it UVs
+    assert r["uv_layers"] == [] and r["mode"] == "OBJECT"  # the re-texture failed: the mesh is as it was
     assert r["scenes"] == ["Scene"] and r["leftovers"] == []  # the render scene is gone
 
     job = Path(r["job_dir"])

@@ -8,8 +8,9 @@ every tested Blender release.
    a WARNING report that the photo and the mesh do not match (result.json `mesh_fit`).
 6. A mesh over the face limit is refused before anything slow, in the faces Blender shows (modifiers
    applied); Decimate a Copy re-textures a decimated copy beside it and leaves the mesh untouched.
-   Starting a re-texture returns at once: the maps are rendered in a second Blender process, while
-   the timer's ticks stay short.
+   Starting a re-texture returns at once: the maps are rendered in a second Blender process, which
+   also decimates the copy and unwraps a mesh without UVs, while the timer's ticks stay short; the
+   copy and the UVs arrive with the texture (a cancelled re-texture adds nothing).
 7. The backend renders only the photo's view; the other views' maps are Blender's (result.json).
 
 Against a fake backend (it answers at once) except for item 5 and 7's real one. The face limit is
@@ -218,12 +219,27 @@ try:
                          "error": bpy.context.window_manager.digitize_job.last_error,
                          "jobs": sorted(p.name for p in (out / "jobs").glob("*")) if (out / "jobs").is_dir() else []}
 
+    # Decimate a Copy, cancelled while the copy arrives (its mesh made): nothing stays.
+    def decimate_a_copy():
+        select_only(ball)
+        return reports_of(lambda: bpy.ops.digitize.retexture_selected(wait=False, use_panel_photo=True,
+                                                                         decimate_copy=True))
+    meshes = len(bpy.data.meshes)
+    decimate_a_copy()
+    while job_runner.ACTIVE._steps is None:
+        job_runner.tick()
+        time.sleep(0.02)
+    report["cancelled"] = {"meshes_half_made": len(bpy.data.meshes) - meshes}
+    bpy.ops.digitize.cancel()
+    drive_timer()
+    report["cancelled"].update(state=job_runner.LAST.state, meshes=len(bpy.data.meshes) - meshes,
+                               objects=sorted(o.name for o in bpy.data.objects))
+
     # Decimate a Copy, with the timer (wait=False): the call returns at once, the ticks stay short.
-    select_only(ball)
     t0 = time.perf_counter()
-    ret, said = reports_of(lambda: bpy.ops.digitize.retexture_selected(wait=False, use_panel_photo=True,
-                                                                          decimate_copy=True))
+    ret, said = decimate_a_copy()
     start_ms = (time.perf_counter() - t0) * 1000
+    copy_after_call = [o.name for o in bpy.data.objects if o.name.startswith("ball_")]
     job = job_runner.ACTIVE
     processes = [p.argv for p in job.process.processes]
     ticks = drive_timer()
@@ -232,6 +248,8 @@ try:
     job_dir = Path(job.job_dir)
     report["decimated"] = {
         "ret": ret, "said": said, "start_ms": start_ms, "ticks_ms": ticks, "state": [job.state, job.error],
+        "copy_after_call": copy_after_call,
+        "decimated_by": [e.data.get("stage") for e in job.process.events if e.type == "stage"],
         "message": job.message, "copy_faces": len(ev.polygons), "copy_modifiers": [m.type for m in copy.modifiers],
         "copy_box": box(copy), "selected": sorted(o.name for o in bpy.context.selected_objects),
         "copy_image": [n.image.name for n in copy.material_slots[0].material.node_tree.nodes if n.type == "TEX_IMAGE"],
@@ -260,15 +278,21 @@ def test_face_limit_comes_first_in_blenders_faces_and_a_decimated_copy_is_retext
     assert "Decimate a Copy" in refused["error"] and "3,968" not in refused["error"]
     assert refused["jobs"] == [], refused  # nothing written, nothing rendered
 
+    c = r["cancelled"]
+    assert c["meshes_half_made"] == 1 and c["state"] == "cancelled", c  # the copy's mesh was being made
+    assert c["meshes"] == 0 and c["objects"] == ["Camera", "Cube", "Light", "ball"], c
+
     d = r["decimated"]
     assert d["ret"] == ["FINISHED"] and d["state"] == ["done", ""], d
-    # The operator returns at once; the maps were rendered by a second Blender (its own process).
+    # The operator returns at once: the copy is decimated by a second Blender (its own process), which
+    # renders the maps too; the copy is in the scene with its texture, not before.
+    assert d["copy_after_call"] == [] and "decimate" in d["decimated_by"], d
     assert d["start_ms"] < START_LIMIT_MS, d["start_ms"]
     assert max(d["ticks_ms"]) < TICK_LIMIT_MS, sorted(d["ticks_ms"])[-5:]
     assert any("maps_job.py" in " ".join(argv) for argv in d["processes"]), d["processes"]
     assert d["maps"] == 11 and d["obj"] and not d["arrays_left"]
-    # The copy: under the limit, a Decimate modifier the artist can change, beside the ball, textured.
-    assert d["copy_faces"] <= 1000 and d["copy_modifiers"] == ["SUBSURF", "DECIMATE"], d
+    # The copy: under the limit, the ball as shown (its modifiers applied), beside the ball, textured.
+    assert 900 <= d["copy_faces"] <= 1000 and d["copy_modifiers"] == [], d
     assert d["copy_image"] == ["ball_decimated_texture"]
     assert d["selected"] == ["ball_decimated"]
     ball = r["ball_after"]
@@ -276,6 +300,125 @@ def test_face_limit_comes_first_in_blenders_faces_and_a_decimated_copy_is_retext
     assert "made ball_decimated (" in d["message"] and "from ball (1,984 faces), which is unchanged" in d["message"]
     # The original is untouched.
     assert r["ball_after"] == r["ball_before"]
+
+
+# --- 6: a mesh without UVs: unwrapped in the background Blender, its UVs written only once the texture is in ---
+
+UNWRAP = COMMON + """
+from blender_addon.obj_io import read_obj
+
+def uvs(name):
+    return [u.name for u in bpy.data.objects[name].data.uv_layers]
+
+def corner_uvs(obj):
+    # The UVs Blender renders, per triangle corner of the evaluated mesh (what the OBJ's triangles are).
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    me = ev.to_mesh()
+    me.calc_loop_triangles()
+    loops = np.empty(len(me.loop_triangles) * 3, np.int32)
+    me.loop_triangles.foreach_get("loops", loops)
+    uv = np.empty(len(me.loops) * 2, np.float32)
+    me.uv_layers.active.uv.foreach_get("vector", uv)
+    ev.to_mesh_clear()
+    return uv.reshape(-1, 2)[loops].reshape(-1, 3, 2)
+
+def start(obj):
+    select_only(obj)
+    t0 = time.perf_counter()
+    ret = bpy.ops.digitize.retexture_selected(wait=False, use_panel_photo=True)
+    return sorted(ret), (time.perf_counter() - t0) * 1000
+
+def tick_until(done):
+    ticks = []
+    while job_runner.ACTIVE is not None and not done(job_runner.ACTIVE):
+        t0 = time.perf_counter()
+        job_runner.tick()
+        ticks.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.02)
+    return ticks
+
+def no_uv_mesh(name, subdivide=False):
+    bpy.ops.mesh.primitive_monkey_add(size=1.7, location=(0, 0, 0.85))
+    obj = bpy.context.active_object
+    obj.name = name
+    while obj.data.uv_layers:
+        obj.data.uv_layers.remove(obj.data.uv_layers[0])
+    if subdivide:  # its faces change: the UVs must pass through the modifier
+        obj.modifiers.new("Subdivision", "SUBSURF").levels = 1
+    return obj
+
+try:
+    monkey = no_uv_mesh("monkey")
+    meshes = len(bpy.data.meshes)
+    bpy.ops.ed.undo_push(message="the artist's mesh, no UVs")
+
+    # Cancel while the second Blender works, then while the result arrives (its UV map half made).
+    ret, ms = start(monkey)
+    tick_until(lambda job: job.process.index == 0 and job.process.current.proc is not None)
+    bpy.ops.digitize.cancel()
+    tick_until(lambda job: False)
+    report["cancel_maps"] = {"ret": ret, "state": job_runner.LAST.state, "uvs": uvs("monkey")}
+    ret, ms = start(monkey)
+    tick_until(lambda job: job._steps is not None)  # the first piece of the result is in
+    report["cancel_loading"] = {"uvs_half_made": uvs("monkey")}
+    bpy.ops.digitize.cancel()
+    tick_until(lambda job: False)
+    report["cancel_loading"].update(state=job_runner.LAST.state, uvs=uvs("monkey"),
+                                    meshes=len(bpy.data.meshes) - meshes,
+                                    material=[s.material.name for s in monkey.material_slots if s.material])
+
+    # The whole re-texture, the timer driven as Blender drives it.
+    ret, start_ms = start(monkey)
+    uvs_after_call = uvs("monkey")
+    ticks = tick_until(lambda job: False)
+    job = job_runner.LAST
+    sent = read_obj(Path(job.job_dir) / "input" / "mesh.obj")
+    report["done"] = {"ret": ret, "start_ms": start_ms, "ticks_ms": ticks, "state": [job.state, job.error],
+                      "message": job.message, "uvs_after_call": uvs_after_call, "uvs": uvs("monkey"),
+                      "unwrapped_by": [e.data.get("stage") for e in job.process.events if e.type == "stage"],
+                      "uv_error": float(np.abs(corner_uvs(monkey) - sent.uv.reshape(-1, 3, 2)).max()),
+                      "image": [n.image.name for n in monkey.active_material.node_tree.nodes if n.type == "TEX_IMAGE"]}
+    bpy.ops.ed.undo()
+    report["undo_uvs"] = uvs("monkey")
+
+    # Its modifiers change its faces: unwrapped on a copy here, the UVs written onto its own faces.
+    bumpy = no_uv_mesh("bumpy", subdivide=True)
+    ret, start_ms = start(bumpy)
+    uvs_after_call = uvs("bumpy")
+    tick_until(lambda job: False)
+    job = job_runner.LAST
+    sent = read_obj(Path(job.job_dir) / "input" / "mesh.obj")
+    report["modifiers"] = {"state": [job.state, job.error], "uvs_after_call": uvs_after_call, "uvs": uvs("bumpy"),
+                           "uv_error": float(np.abs(corner_uvs(bumpy) - sent.uv.reshape(-1, 3, 2)).max())}
+finally:
+    save_report()
+"""
+
+
+@pytest.mark.parametrize("blender", BLENDERS, ids=blender_id)
+def test_a_mesh_without_uvs_gets_its_uvs_only_when_the_texture_is_in(fake_backend, tmp_path, blender):
+    """Smart UV Project runs in the background Blender, not on the artist's mesh: the operator returns
+    with the mesh as it was, a cancelled re-texture leaves it so (also halfway through writing the
+    result), and the UVs the texture was made on land on the mesh with it, in one undo step."""
+    user, backend = fake_backend
+    r, _ = _run(UNWRAP, user, tmp_path, backend, blender, timeout=400)
+    assert r["cancel_maps"]["state"] == "cancelled" and r["cancel_maps"]["uvs"] == [], r["cancel_maps"]
+    c = r["cancel_loading"]
+    assert c["uvs_half_made"] == ["UVMap"], c  # the UV map was being written when Cancel came
+    assert c["state"] == "cancelled" and c["uvs"] == [] and c["meshes"] == 0 and c["material"] == [], c
+
+    d = r["done"]
+    assert d["ret"] == ["FINISHED"] and d["state"] == ["done", ""], d
+    assert d["uvs_after_call"] == [], d  # nothing unwrapped on Blender's UI thread
+    assert "unwrap" in d["unwrapped_by"], d["unwrapped_by"]  # the second Blender's stage
+    assert d["start_ms"] < START_LIMIT_MS and max(d["ticks_ms"]) < TICK_LIMIT_MS, (d["start_ms"], max(d["ticks_ms"]))
+    assert d["uvs"] == ["UVMap"] and d["uv_error"] < 1e-5, d  # the mesh shows the UVs the texture was made on
+    assert d["image"] == ["monkey_texture"]
+    assert r["undo_uvs"] == []  # one Undo: the mesh as it was, without UVs
+
+    m = r["modifiers"]
+    assert m["state"] == ["done", ""] and m["uvs_after_call"] == [] and m["uvs"] == ["UVMap"], m
+    assert m["uv_error"] < 1e-5, m  # through the Subdivision modifier, the same UVs as the OBJ's
 
 
 # --- 5 and 7, with the real backend ----------------------------------------------------------------

@@ -132,6 +132,25 @@ def test_a_skirt_stands_out_all_the_way_round_and_the_front_covers_the_mask():
         assert (b & ~d).sum() <= 0.01 * b.sum()
 
 
+def test_an_outline_broader_than_the_body_widens_it_more_than_it_deepens_it():
+    # A round trunk (28 cm across, 28 cm deep) whose outline is 5 cm broader on each side: a broader
+    # person in a tight shirt, or loose cloth; the photo cannot tell which. Grown as much in depth as
+    # sideways, every synthetic person came out 2-5 cm too thick (dress.DEPTH_GROWTH).
+    from scipy import ndimage
+
+    body, parts = _capsule_body()
+    view = PinholeView(f=600.0, cx=200.0, cy=200.0, pitch=0.0)
+    mask = body_silhouette(body.vertices, body.faces, view, (400, 400))
+    trunk = np.zeros_like(mask)
+    trunk[: int(200 - 600 * 0.05 / 3.0)] = True  # rows of the trunk above the legs (z > 0.05 m)
+    mask |= ndimage.binary_dilation(mask & trunk, structure=np.ones((1, 3), bool), iterations=10) & trunk
+    dressed = dress_body(body.vertices, body.faces, parts, mask, view, voxel_m=0.01).mesh
+    width, depth = _section_extent(dressed, 0.25)
+    grown_wide, grown_deep = width - 0.28, depth - 0.28
+    assert grown_wide > 0.08, (width, depth)  # the front still covers the outline
+    assert grown_deep < 0.5 * grown_wide, (width, depth)  # measured: 0.036 against 0.104 m (0.067 grown in full)
+
+
 def _section_extent(mesh: Mesh, z: float) -> tuple[float, float]:
     """Width (x) and depth (y) of the mesh's horizontal section at height z."""
     tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)

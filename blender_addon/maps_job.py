@@ -69,9 +69,11 @@ def write_inputs(job_dir: Path, job_json: dict, raw, name: str, camera: dict | N
     arrays.save(job_dir / MESH_ARRAYS, header)
 
 
-def _save(path: Path, **arrays) -> None:
+def save_npz(path: Path, **arrays) -> None:
+    """Arrays to ``path`` whole or not at all (written beside it, then renamed): the other Blender reads it."""
     import numpy as np
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)
@@ -89,7 +91,7 @@ def _unwrap(job_dir: Path):
         pm, tri_loops = PolygonMesh.from_npz(z), z["tri_loops"]
     _emit("stage", "unwrapping the mesh (Smart UV Project)", stage="unwrap")
     uv = background_mesh.unwrap(pm)
-    _save(job_dir / MADE, loop_uv=uv)
+    save_npz(job_dir / MADE, loop_uv=uv)
     (job_dir / UNWRAP).unlink()
     return uv.reshape(-1, 2)[tri_loops]
 
@@ -115,7 +117,7 @@ def _decimate(job_dir: Path) -> None:
     if pm.uv is None:
         _emit("stage", "unwrapping the decimated copy (Smart UV Project)", stage="unwrap")
         pm.uv, pm.uv_name = background_mesh.unwrap(pm), "UVMap"
-    _save(job_dir / MADE, faces=np.array(made.count.faces), **pm.to_npz())
+    save_npz(job_dir / MADE, faces=np.array(made.count.faces), **pm.to_npz())
     job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
     write_inputs(job_dir, job, RawTriangles(pm.co, pm.corner_vert, made.loops, pm.uv, matrix), copy, camera)
     (job_dir / DECIMATE).unlink()

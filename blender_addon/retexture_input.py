@@ -93,20 +93,13 @@ class Source:
         if self.decimate is None:
             maps_job.write_inputs(job_dir, job_json, self.raw, name, camera)
         if self.unwrap is not None:
-            _save(job_dir / maps_job.UNWRAP, **self.unwrap.to_npz(), tri_loops=self.raw.corner_loops())
+            maps_job.save_npz(job_dir / maps_job.UNWRAP, **self.unwrap.to_npz(), tri_loops=self.raw.corner_loops())
         if self.decimate is not None:  # the cameras follow the copy's mesh: maps_job writes them
             job_client.write_job(job_dir, job_json)
-            _save(job_dir / maps_job.DECIMATE, **self.decimate.to_npz(), matrix_world=self.matrix_world,
+            maps_job.save_npz(job_dir / maps_job.DECIMATE, **self.decimate.to_npz(), matrix_world=self.matrix_world,
                   faces=self.count.faces, triangles=self.count.triangles, max_faces=self.limits[0],
                   max_triangles=self.limits[1], name=np.array(name), copy_name=np.array(copy_name(name)),
                   camera=np.array(json.dumps(camera)))
-
-
-def _save(path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
 
 
 def select_only(context, obj) -> None:

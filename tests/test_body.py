@@ -301,6 +301,28 @@ def test_arms_held_away_from_the_body_are_apart_from_the_torso(figures):
         assert arm_torso_gap_cm(aligned, person.joints, side) > 10.0  # the truth: about 27 cm
 
 
+def _wrist_errors_m(figures, name: str) -> list[float]:
+    """How far each fitted wrist (body.json's keypoints) is from the true one, mid-hips on mid-hips."""
+    person, _, result, _ = figures(name)
+    keypoints = json.loads((Path(result["photo"]).parent / name / "body.json").read_text())["keypoints"]
+    fitted = {k: np.asarray(v) for k, v in keypoints.items()}
+    j = person.joints
+    shift = (j["hip_l"] + j["hip_r"]) / 2 - (fitted["left_hip"] + fitted["right_hip"]) / 2
+    return [float(np.linalg.norm(fitted[f"{side}_wrist"] + shift - j[f"wrist_{s}"]))
+            for side, s in (("left", "l"), ("right", "r"))]
+
+
+@pytest.mark.slow
+def test_the_hands_are_where_the_person_holds_them(figures):
+    # Anny's arms pulled toward its rest pose, and shorter than people's, used to leave the wrists of
+    # a person standing 8 cm off (now 4-5 cm), and swing hands resting on the hips toward the
+    # camera, 26-27 cm off (now 21-22 cm).
+    assert max(_wrist_errors_m(figures, "standing")) < 0.065
+    assert max(_wrist_errors_m(figures, "hands_on_hips")) < 0.245
+    body = json.loads((Path(figures("standing")[2]["photo"]).parent / "standing" / "body.json").read_text())
+    assert set(body["arm_stretch"]) == {"upper_arm", "forearm"}
+
+
 # --- fallbacks, said plainly ---------------------------------------------------------------------
 
 

@@ -176,6 +176,8 @@ def foot_axis(mesh: Mesh, joints: dict, side: str, facing=FORWARD, radius_m: flo
     if near.sum() < 20:
         return None
     sel = near & (pts[:, 2] < pts[near, 2].min() + sole_m)
+    if sel.sum() < 3:  # a lone spike below the rest is no sole
+        return None
     p = xy[sel] - xy[sel].mean(axis=0)
     axes = np.linalg.svd(p, full_matrices=False)[2]
     along, across = p @ axes[0], p @ axes[1]

@@ -133,6 +133,7 @@ class BodyShape:
             "landmark_residuals_px": fit.residuals_px,
             "mean_residual_of_height": round(fit.mean_residual, 5),
             "inside_mask_fraction": round(fit.inside_fraction, 4),
+            "arm_stretch": fit.stretch,
             "fit_seconds": round(fit.seconds, 3),
             "dress": {"voxel_m": dressing.voxel_m, "extruded_pixels": dressing.extruded_pixels,
                       "offset_m_median": round(float(np.median(dressing.offsets)), 4)},

@@ -107,6 +107,28 @@ STRAIGHT_LEG_WEIGHT = 0.002
 # The trunk over the feet, front to back (losses: the squared distance as a fraction of the stature).
 BALANCE_WEIGHT = 1.0
 
+# Arm segments the fit may lengthen or shorten, the same on both sides, by up to STRETCH_LIMIT of
+# their length: Anny's upper arm (its COCO shoulder to elbow keypoints) is 0.159 of the stature
+# whatever the phenotypes, against 0.186 in anthropometric tables (and mediapipe's landmarks agree
+# with the tables on our figures), so a straight arm fell short of the photo's wrist. Each
+# segment's joints (child bone, its parent) move apart along the segment, the stretch shared out
+# between them; the rest pose keeps the stretched lengths (`rest_bone_matrices`).
+STRETCH_SEGMENTS = {
+    "upper_arm": (("upperarm02", "upperarm01"), ("lowerarm01", "upperarm02")),
+    "forearm": (("lowerarm02", "lowerarm01"), ("wrist", "lowerarm02")),
+}
+STRETCH_LIMIT = 0.25
+STRETCH_WEIGHT = 0.002
+
+HINGE_WEIGHT = 0.02
+INSIDE_WEIGHT = 0.5
+# Arms and legs are pulled toward Anny's rest pose only a little: at 1e-4 the pull outweighed the
+# elbows' places in the image, and arms held out (hands on hips) stopped short of their elbows with
+# the hands swung toward the camera. A foot's pitch, which the image hardly shows, keeps the
+# stronger pull (with less, the toes rose off the floor).
+REST_WEIGHT = 1e-5
+FEET_REST_WEIGHT = 1e-4
+
 
 # How far a joint turns (radians, Anny's world-aligned "local-ref" axes: x across the body, y front
 # to back, z up), where the rest pose is 0. The hip flexes far forward (-x) but extends little
@@ -198,6 +220,7 @@ class BodyFit:
     seconds: float
     converged: bool
     why: str = ""  # plain words when not converged
+    stretch: dict[str, float] = field(default_factory=dict)  # STRETCH_SEGMENTS: fraction of Anny's length added
     losses: dict[str, float] = field(default_factory=dict)
 
 
@@ -318,6 +341,8 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
                                   dtype=torch.long)
     straight_hips = torch.tensor([FIT_BONES.index(f"upperleg01.{s}") for s in straight_sides], dtype=torch.long)
     limit_lo, limit_hi = (torch.tensor(np.array(v), dtype=torch.float32) for v in joint_limits())
+    rest_w = torch.tensor([0.0 if i < 5 else FEET_REST_WEIGHT if b.startswith("foot") else REST_WEIGHT
+                           for i, b in enumerate(FIT_BONES)], dtype=torch.float32)
     hinge_axes_t = torch.tensor(np.stack([axes[b][0] for b in axes]), dtype=torch.float32)
     straight = torch.tensor([-axes[b][1] for b in axes], dtype=torch.float32)  # the bend of a straight limb
 
@@ -332,6 +357,25 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     rotvecs.requires_grad_(True)
     translation = torch.tensor(t0, dtype=torch.float32, requires_grad=True)
     pitch = torch.zeros((), requires_grad=True)
+    stretch = torch.zeros(len(STRETCH_SEGMENTS), requires_grad=True)
+    with torch.no_grad():
+        rest_heads = body.forward_keypoints(body.zero_pose(), phenotypes)["rest_bone_poses"][:, :3, 3]
+    stretch_bones, stretch_vectors, stretch_of = [], [], []
+    for k, joints in enumerate(STRETCH_SEGMENTS.values()):
+        for side in (".L", ".R"):
+            for child, parent in joints:
+                c, pa = body.bone_index[child + side], body.bone_index[parent + side]
+                stretch_bones.append(c)
+                stretch_vectors.append(rest_heads[c] - rest_heads[pa])
+                stretch_of.append(k)
+    stretch_bones, stretch_of = torch.tensor(stretch_bones), torch.tensor(stretch_of)
+    stretch_vectors = torch.stack(stretch_vectors)
+
+    def offsets():
+        """(bones, 3) the heads' moves that stretch the arm segments (STRETCH_SEGMENTS)."""
+        k = STRETCH_LIMIT * torch.tanh(stretch)
+        moved = torch.zeros(len(body.bone_index), 3)
+        return moved.index_put((stretch_bones,), k[stretch_of][:, None] * stretch_vectors)
 
     def project_seen(points):
         """Pixels of points given in the tilted camera's own axes (x right, y ahead, z up)."""
@@ -344,7 +388,7 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     def losses(stage: str) -> dict:
         # The body is posed in the tilted camera's axes: the image terms do not depend on the tilt,
         # which only sets the world's vertical for the priors below (see `untilt_root`).
-        out = body.forward_keypoints(rotvecs, phenotypes)
+        out = body.forward_keypoints(rotvecs, phenotypes, offsets())
         verts = out["vertices"] + translation
         kps = out["keypoints"] + translation
         px = project_seen(kps[kp_ids])
@@ -356,19 +400,20 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         uv = project_seen(verts[sample])
         grid = torch.stack([uv[:, 0] / w * 2 - 1, uv[:, 1] / h * 2 - 1], dim=1)[None, None]
         off = torch.nn.functional.grid_sample(outside, grid, align_corners=False, padding_mode="border")[0, 0, 0]
-        terms["inside"] = 0.5 * (off / body_px).pow(2).mean()
+        terms["inside"] = INSIDE_WEIGHT * (off / body_px).pow(2).mean()
         # Human limits. Root: upright (roll and pitch small), any turn. Spine, neck: small bends.
         r = rotvecs
         terms["upright"] = UPRIGHT_WEIGHT * untilt_root(r[0], pitch)[:2].pow(2).sum()
         terms["spine"] = SPINE_WEIGHT * r[1:5].pow(2).sum()
         bend = (r[hinge_ids] * hinge_axes_t).sum(dim=1)
         off_axis = r[hinge_ids] - bend[:, None] * hinge_axes_t
-        terms["hinges"] = 0.02 * (off_axis.pow(2).sum() + torch.relu(straight - bend).pow(2).sum())
+        terms["hinges"] = HINGE_WEIGHT * (off_axis.pow(2).sum() + torch.relu(straight - bend).pow(2).sum())
         terms["straight_legs"] = STRAIGHT_LEG_WEIGHT * ((bend - straight)[straight_knees].pow(2).sum()
                                                         + r[straight_hips, 0].pow(2).sum())  # x: hip flexion
-        terms["limbs_rest"] = 1e-4 * r[5:].pow(2).sum()
+        terms["limbs_rest"] = (rest_w * r.pow(2).sum(dim=1)).sum()
         terms["joint_limits"] = JOINT_LIMIT_WEIGHT * (torch.relu(limit_lo - r) + torch.relu(r - limit_hi)).pow(2).sum()
         terms["camera_tilt"] = CAMERA_TILT_WEIGHT * pitch.pow(2)
+        terms["stretch"] = STRETCH_WEIGHT * (STRETCH_LIMIT * torch.tanh(stretch)).pow(2).sum()
         # Balance: the trunk stands over the feet, front to back, as Anny's does at rest (no slack: with
         # 2 % of the stature free, the standing person stood 4 cm ahead of their feet, leaning).
         if support:
@@ -403,12 +448,15 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
 
     run(steps[0], [rotvecs, translation, pitch], 0.03, "place")
     run(STEPS_ARTICULATE, [rotvecs], 0.05, "articulate")
-    final = run(steps[1], [rotvecs, translation, pitch], 0.02, "fit")
+    final = run(steps[1], [rotvecs, translation, pitch, stretch], 0.02, "fit")
 
     with torch.no_grad():  # from the camera's axes to fit space: the same body, its root turned by the tilt
-        seen = body.forward_keypoints(rotvecs, phenotypes)["vertices"] + translation
+        moved = offsets()
+        seen = body.forward_keypoints(rotvecs, phenotypes, moved)["vertices"] + translation
         rotvecs[0] = untilt_root(rotvecs[0], pitch)
-        out = body.forward_keypoints(rotvecs, phenotypes)
+        out = body.forward_keypoints(rotvecs, phenotypes, moved)
+        # The rest pose with the arms' own lengths: the rig's neutral pose keeps them.
+        rest = body.forward_keypoints(body.zero_pose(), phenotypes, moved)
         translation[:] = (tilt(seen, -pitch) - out["vertices"]).mean(dim=0)
         verts = (out["vertices"] + translation).numpy().astype(np.float64)
         kps = out["keypoints"] + translation
@@ -416,8 +464,8 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         uv = project(torch.tensor(verts, dtype=torch.float32)).numpy()
         matrices = out["bone_poses"].numpy().astype(np.float64)
         matrices[:, :3, 3] += translation.numpy()
-        rest_matrices = out["rest_bone_poses"].numpy().astype(np.float64)
-        lengths = bone_lengths(rest_matrices, body.bone_parents, out["rest_vertices"].numpy().astype(np.float64),
+        rest_matrices = rest["bone_poses"].numpy().astype(np.float64)
+        lengths = bone_lengths(rest_matrices, body.bone_parents, rest["vertices"].numpy().astype(np.float64),
                                body.vertex_bone)
     residuals = np.linalg.norm(px - target.numpy(), axis=1)
     used = on_person
@@ -442,6 +490,8 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         residuals_px={n: round(float(r), 2) for n, r, u in zip(names, residuals, used, strict=True) if u},
         mean_residual=mean_residual, inside_fraction=inside, seconds=time.perf_counter() - t_start,
         converged=converged, why=why, losses=final,
+        stretch={name: round(float(k), 4)
+                 for name, k in zip(STRETCH_SEGMENTS, STRETCH_LIMIT * torch.tanh(stretch.detach()), strict=True)},
     )
 
 

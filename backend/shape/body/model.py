@@ -153,20 +153,23 @@ class BodyModel:
     def zero_pose(self):
         return self.torch.zeros(len(FIT_BONES), 3)
 
-    def pose_matrices(self, rotvecs):
-        """(1, bones, 4, 4) pose parameters with the FIT_BONES rotated by `rotvecs` (K, 3)."""
+    def pose_matrices(self, rotvecs, offsets=None):
+        """(1, bones, 4, 4) pose parameters with the FIT_BONES rotated by `rotvecs` (K, 3), and every bone's
+        head moved by `offsets` (bones, 3) (Anny's rest axes, carried by its parents' turns) where given."""
         import roma
 
         torch = self.torch
         pose = torch.eye(4, dtype=rotvecs.dtype).repeat(1, len(self.bone_index), 1, 1)
+        if offsets is not None:
+            pose = torch.cat([pose[..., :3], torch.cat([offsets[None, :, :, None], pose[..., 3:, 3:]], -2)], -1)
         rot = torch.zeros(1, len(self.bone_index), 3, 3, dtype=rotvecs.dtype)
         rot[0] = torch.eye(3, dtype=rotvecs.dtype)
         rot = rot.index_put((torch.zeros_like(self.fit_bone_ids), self.fit_bone_ids), roma.rotvec_to_rotmat(rotvecs))
         return torch.cat([torch.cat([rot, pose[..., :3, 3:]], -1), pose[..., 3:, :]], -2)
 
-    def forward_keypoints(self, rotvecs, phenotypes) -> dict:
+    def forward_keypoints(self, rotvecs, phenotypes, offsets=None) -> dict:
         """Posed vertices (V, 3), the 23 keypoints (23, 3) and bone heads (bones, 3), in Anny's frame."""
-        out = self.model(self.pose_matrices(rotvecs), phenotype_kwargs=phenotypes)
+        out = self.model(self.pose_matrices(rotvecs, offsets), phenotype_kwargs=phenotypes)
         keypoints = self.regressor(out)[0]
         return {"vertices": out["vertices"][0], "keypoints": keypoints, "bone_poses": out["bone_poses"][0],
                 "rest_vertices": out["rest_vertices"][0], "rest_bone_poses": out["rest_bone_poses"][0]}

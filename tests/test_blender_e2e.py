@@ -11,6 +11,13 @@ Two bpy subprocesses, each writing a JSON report that the tests below assert on:
   failing job (the photo is a text file), blocking and not.
 
 ``fusion_iterations`` is kept tiny so the backend runs take seconds, not minutes.
+
+The backend's digitize is the same program whichever Blender starts it, so it runs for real once, in
+the FLOW on the venv's Blender; FLOW on the older releases and ASYNC's digitize that is followed to
+the end are given a backend that replays that finished run (REPLAY_BACKEND: its events and out/)
+for the very job.json the real run was given, and refuses any other. What changes between releases
+stays real on each of them: the add-on's side of the digitize, and the whole re-texture (Blender's
+maps, rendered by that release, then the real backend on them).
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import numpy as np
 out = Path(sys.argv[1])
 photo = sys.argv[2]
 report = {}
-prefs.backend_python = sys.executable  # the venv's python is also the backend's
+prefs.backend_python = sys.argv[3]  # the venv's python (also the backend's), or REPLAY_BACKEND
 prefs.jobs_dir = str(out / "jobs")
 prefs.keep_job_folders = True  # these tests read the job's inputs and out/ afterwards
 
@@ -267,8 +274,10 @@ report["fail_async"] = [job_runner.LAST.state, job_runner.LAST.error,
 report["ticks_ms"] += ticks
 report["collections_same_after_failures"] = sorted(bpy.data.collections.keys()) == collections_before
 
-# A digitize followed by the timer to the end: the result is built a piece per tick.
+# A digitize followed by the timer to the end: the result is built a piece per tick (the backend's run
+# replayed: what is tested here is the add-on's build, and FLOW's job.json is the same).
 s.photo_path = photo
+prefs.backend_python = sys.argv[4]
 bpy.ops.ed.undo_push(message="before the async digitize")
 objects_before_async = sorted(o.name for o in bpy.context.scene.objects)
 report["async_digitize_start"] = sorted(bpy.ops.digitize.from_photo(wait=False))
@@ -284,7 +293,8 @@ report["async_after_redo"] = sorted(set(o.name for o in bpy.context.scene.object
 scene = bpy.context.scene  # Undo/Redo replace every datablock: the old references dangle (a crash)
 s = scene.digitize
 
-# Cancel late, while the backend is fusing the texture (its longest stage).
+# Cancel late, while the backend is fusing the texture (its longest stage): the real backend again.
+prefs.backend_python = sys.executable
 s.fusion_iterations = 200
 collections_before_late = sorted(bpy.data.collections.keys())
 objects_before_late = sorted(o.name for o in bpy.context.scene.objects)
@@ -310,28 +320,79 @@ print("OK")
 """
 
 
-def _run(script: str, tmp: Path, timeout: float, blender: str | None = None) -> tuple[dict, str]:
+# A backend (the add-on's Backend Python) that replays a finished digitize: for a digitize whose job.json
+# is the recorded run's, that run's out/ and events (its job folder's path made this job's); a digitize
+# asked differently is refused with an error event (the add-on would then be sending another job than
+# the one the real backend was tested on); every other command (Re-texture) goes to the real backend.
+REPLAY_BACKEND = r'''#!{python}
+import json, os, shutil, sys
+from pathlib import Path
+job = Path(sys.argv[5])
+spec = json.loads((job / "job.json").read_text())
+if spec.get("command") != "digitize":
+    os.execv({python!r}, [{python!r}, *sys.argv[1:]])
+recorded = Path({recorded!r})
+if spec != json.loads((recorded / "job.json").read_text()):
+    print(json.dumps({{"type": "error", "message": "replay: not the recorded digitize: " + json.dumps(spec)}}),
+          flush=True)
+    sys.exit(2)
+for name in ("work", "out"):
+    if (recorded / name).is_dir():
+        shutil.copytree(recorded / name, job / name)
+with open(job / "events.jsonl", "a") as log:
+    for line in (recorded / "events.jsonl").read_text().splitlines():
+        line = line.replace(str(recorded), str(job))
+        print(line, flush=True)
+        log.write(line + "\n")
+'''
+
+
+def _run(script: str, tmp: Path, timeout: float, blender: str | None = None,
+         backend: str = sys.executable, replay: str = "") -> tuple[dict, str]:
     user = tmp / "blender_user"
     user.mkdir()
     code = f"HEAVY = {set(HEAVY)!r}\n" + script
-    stdout = run_bpy(code, user, str(tmp), str(PHOTO), timeout=timeout, blender=blender)
+    stdout = run_bpy(code, user, str(tmp), str(PHOTO), backend, replay, timeout=timeout, blender=blender)
     return json.loads((tmp / "report.json").read_text()), stdout
 
 
-# The whole flow (digitize, exports, Undo/Redo, re-texture through Cycles' passes) on every tested
-# Blender release: these are the APIs that change between releases (5.0 writes multi-part EXRs).
+# The whole flow (digitize, exports, Undo/Redo, re-texture through Cycles' passes) on the venv's Blender
+# with the real backend throughout: the add-on's button end to end.
+@pytest.fixture(scope="module")
+def real_flow(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("flow")
+    report, stdout = _run(FLOW, tmp, timeout=400)
+    report["blender"] = None
+    return report, tmp, stdout
+
+
+@pytest.fixture(scope="module")
+def replay_backend(real_flow, tmp_path_factory):
+    """REPLAY_BACKEND of real_flow's digitize, as an executable file."""
+    script = tmp_path_factory.mktemp("replay") / "replay_backend"
+    script.write_text(REPLAY_BACKEND.format(python=sys.executable, recorded=real_flow[0]["job_dir"]))
+    script.chmod(0o755)
+    return str(script)
+
+
+# The same flow on every tested Blender release: these are the APIs that change between releases (5.0
+# writes multi-part EXRs). The older releases' digitize is real_flow's run replayed (the backend does not
+# depend on the release); their re-texture runs the real backend on the maps that release rendered.
 @pytest.fixture(scope="module", params=BLENDERS, ids=blender_id)
 def flow(request, tmp_path_factory):
+    if request.param is None:
+        return request.getfixturevalue("real_flow")
     tmp = tmp_path_factory.mktemp("flow")
-    report, stdout = _run(FLOW, tmp, timeout=400, blender=request.param)
+    report, stdout = _run(FLOW, tmp, timeout=400, blender=request.param,
+                          backend=request.getfixturevalue("replay_backend"))
     report["blender"] = request.param
     return report, tmp, stdout
 
 
 @pytest.fixture(scope="module")
-def async_run(tmp_path_factory):
+def async_run(tmp_path_factory, replay_backend):
     tmp = tmp_path_factory.mktemp("async")
-    report, stdout = _run(ASYNC, tmp, timeout=300)
+    report, stdout = _run(ASYNC, tmp, timeout=300, replay=replay_backend)
     print("async digitize ticks (ms):", sorted(report.get("async_digitize_ticks_ms", []))[-6:],
           "build (ms):", report.get("async_digitize", [None, None, None])[2])
     return report, tmp, stdout

@@ -280,6 +280,18 @@ def test_a_standing_person_stands_straight_and_a_jump_stays_bent(figures):
     assert abs(errors["lean_error_deg"]) < 7.0
 
 
+@pytest.mark.slow
+def test_a_standing_person_stands_flat_on_one_floor(figures):
+    # Without the floor term the feet's pitch was the image's guess: this person's right toes stood
+    # 0.6 cm above the heel where Anny's rest foot has the heel keypoint 1.6 cm above the toe's.
+    _, _, result, _ = figures("standing")
+    z = {k: v[2] for k, v in json.loads((Path(result["photo"]).parent / "standing" / "body.json")
+                                         .read_text())["keypoints"].items()}
+    for side in ("left", "right"):
+        assert 0.008 < z[f"{side}_heel"] - z[f"{side}_big_toe"] < 0.025  # a flat sole, as at rest
+    assert abs(z["left_heel"] - z["right_heel"]) < 0.01 and abs(z["left_big_toe"] - z["right_big_toe"]) < 0.01
+
+
 def test_legs_read_as_a_little_bent_are_taken_as_straight():
     from backend.shape.body import pose as mp
     from backend.shape.body.fit import straight_legs

@@ -20,6 +20,8 @@ do not depend on the photo's size):
 - human limits: knees and elbows are hinges that bend one way, the spine and neck bend
   little, the pelvis is upright unless the photo says otherwise, and the trunk stands over the
   feet front to back (balance);
+- one floor: the heels and toes of the feet the person stands on (`supporting_feet`) are at one
+  height in the world, so those feet rest flat on the same ground;
 - straight legs: a leg whose knee mediapipe's 3D reads as bent less than STRAIGHT_KNEE_READING_DEG
   is held straight (knee and hip), and mediapipe's direction for its thigh and shin is not used:
   its 3D reads straight standing legs as bent 15-35 degrees at the knee with the thigh forward,
@@ -106,6 +108,11 @@ STRAIGHT_LEG_WEIGHT = 0.002
 
 # The trunk over the feet, front to back (losses: the squared distance as a fraction of the stature).
 BALANCE_WEIGHT = 1.0
+# The soles of the feet the person stands on rest on one floor: each supporting foot's heel and big
+# toe at the same height, relative to where they sit on Anny's rest feet (the loss: the heights'
+# variance as a fraction of the stature squared). Without it the feet's pitch was the image's
+# guess: toes 4-5 cm above the heels (a_pose) or heels 4-5 cm above the toes (walking, turned_30).
+FLOOR_WEIGHT = 10.0
 
 # Arm segments the fit may lengthen or shorten, the same on both sides, by up to STRETCH_LIMIT of
 # their length: Anny's upper arm (its COCO shoulder to elbow keypoints) is 0.159 of the stature
@@ -319,9 +326,11 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     support = supporting_feet(landmarks, body_px)
     feet_kp = torch.tensor([label_index[f"{side}_{part}"] for side in support for part in ("ankle", "heel", "big_toe")])
     stature = height_m - HAIR_AND_SHOES_M
+    sole_kp = torch.tensor([label_index[f"{side}_{part}"] for side in support for part in ("heel", "big_toe")])
     with torch.no_grad():  # how far the trunk stands behind the feet's mean when Anny stands at rest
         rest_kps = body.forward_keypoints(body.zero_pose(), phenotypes)["keypoints"]
         rest_ahead = rest_kps[trunk_kp, 1].mean() - rest_kps[feet_kp, 1].mean() if support else 0.0
+        rest_sole_z = rest_kps[sole_kp, 2] if support else None
     limb_w = np.clip(np.minimum(landmarks.visibility[limb_mp[:, 0]], landmarks.visibility[limb_mp[:, 1]]), 0.3, 1.0)
     straight_sides = straight_legs(landmarks)
     for side in straight_sides:  # held straight below; mediapipe's bend of it is the bias, not the pose
@@ -420,8 +429,10 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
             ahead_y = tilt(kps, -pitch)[:, 1]  # front to back in the world
             ahead = ahead_y[trunk_kp].mean() - ahead_y[feet_kp].mean() - rest_ahead
             terms["balance"] = BALANCE_WEIGHT * (ahead / stature).pow(2)
-        else:  # in the air, or no foot under the body: nothing to balance on
-            terms["balance"] = torch.zeros(())
+            sole = tilt(kps[sole_kp], -pitch)[:, 2] - rest_sole_z
+            terms["floor"] = FLOOR_WEIGHT * ((sole - sole.mean()) / stature).pow(2).mean()
+        else:  # in the air, or no foot under the body: nothing to balance on or stand on
+            terms["balance"] = terms["floor"] = torch.zeros(())
         if stage == "place":  # where the body stands and how it is turned: the torso's landmarks only
             terms = {k: terms[k] for k in ("keypoints", "upright", "camera_tilt", "balance")}
         elif stage == "articulate":  # the limbs bent as mediapipe's 3D says, before the image has its say

@@ -171,3 +171,24 @@ def test_eval_command_scores_the_true_mesh_as_perfect(tmp_path):
     assert float(row["front_iou"]) > 0.8  # the stage fits its input camera to the segmented photo
     assert "| knee_raised | 50 | user_mesh |" in r.stdout and "| mean (1) |" in r.stdout
     assert (out / "knee_raised" / "photo.jpg").exists() and (out / "knee_raised" / "shape" / "mesh.obj").exists()
+
+
+def test_true_landmarks_read_like_mediapipe_s_on_the_photo(people):
+    """The eval's true-pose ceiling (--true-landmarks) hands the fit the figure's joints in mediapipe's
+    frames: pixels where the photo's camera sees them, metres round the mid-hips with x right, y up
+    and z toward the camera."""
+    from backend.eval.true_landmarks import true_landmarks
+    from backend.shape.body import pose as mp
+    from backend.synthetic.photo import photographer_camera
+
+    person = people["jumping"]  # knees bent toward the camera, feet behind
+    camera = photographer_camera(person.mesh.vertices)
+    given = true_landmarks(person, camera)
+    pixels, world = np.array(given["pixels"]), np.array(given["world"])
+    assert pixels.shape == (mp.LANDMARK_COUNT, 2) and world.shape == (mp.LANDMARK_COUNT, 3)
+    np.testing.assert_allclose(pixels[mp.LEFT_KNEE], camera.project(person.joints["knee_l"][None])[0][0])
+    assert pixels[mp.LEFT_SHOULDER, 0] > pixels[mp.RIGHT_SHOULDER, 0]  # facing the camera: the left on the right
+    np.testing.assert_allclose((world[mp.LEFT_HIP] + world[mp.RIGHT_HIP]) / 2, 0.0, atol=1e-9)
+    assert world[mp.LEFT_SHOULDER, 0] > 0.1 and world[mp.NOSE, 1] > 0.4 and world[mp.LEFT_ANKLE, 1] < -0.2
+    assert world[mp.LEFT_KNEE, 2] > 0.2 > world[mp.LEFT_ANKLE, 2]  # the knee toward the camera, the foot back
+    assert world[mp.NOSE, 2] > world[mp.LEFT_EAR, 2]

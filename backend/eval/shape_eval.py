@@ -34,10 +34,13 @@ METRIC_FORMATS = {"front_iou": "{:.3f}", "side_iou": "{:.3f}", "chamfer_cm": "{:
 POSE_FORMATS = {"knee_bend_error_deg": "{:.1f}", "lean_error_deg": "{:+.1f}", "pitch_error_deg": "{:+.1f}"}
 
 
-def run_shape_stage(photo: Path, out: Path, height_m: float, shape_args: list[str]) -> tuple[int, str]:
+def run_shape_stage(photo: Path, out: Path, height_m: float, shape_args: list[str],
+                    landmarks: Path | None = None) -> tuple[int, str]:
     """`python -m backend shape PHOTO --out OUT --height H [shape_args]` in a child process, as a user
-    runs it; (exit code, the last lines of its output)."""
-    cmd = [sys.executable, "-m", "backend", "shape", str(photo), "--out", str(out), "--height", f"{height_m:.4f}",
+    runs it; (exit code, the last lines of its output). With `landmarks` (true_landmarks.py), the
+    same command with the pose detector answering from that file."""
+    runner = ["backend"] if landmarks is None else ["backend.eval.true_landmarks", str(landmarks)]
+    cmd = [sys.executable, "-m", *runner, "shape", str(photo), "--out", str(out), "--height", f"{height_m:.4f}",
            *shape_args]
     path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
@@ -66,7 +69,7 @@ def knee_error_deg(pred: dict, truth: dict) -> float | None:
 
 
 def evaluate_figure(name: str, out: Path, shape_args: list[str], voxel_m: float, exif: bool,
-                    eye_height: float = CHEST_HEIGHT) -> dict:
+                    eye_height: float = CHEST_HEIGHT, given_landmarks: bool = False) -> dict:
     """Photograph one figure, run the shape stage on it and score its mesh: one row of the table."""
     from PIL import Image
 
@@ -90,8 +93,14 @@ def evaluate_figure(name: str, out: Path, shape_args: list[str], voxel_m: float,
     Image.fromarray(photo.mask.astype(np.uint8) * 255).save(folder / "mask.png")
     (folder / "truth.obj").write_text(obj_text(person.mesh))
 
+    landmarks = None
+    if given_landmarks:  # the true pose instead of mediapipe's (true_landmarks.py)
+        from .true_landmarks import true_landmarks
+
+        landmarks = folder / "true_landmarks.json"
+        landmarks.write_text(json.dumps(true_landmarks(person, photo.camera)))
     t0 = time.perf_counter()
-    code, tail = run_shape_stage(photo_path, folder / "shape", person.standing_height_m, shape_args)
+    code, tail = run_shape_stage(photo_path, folder / "shape", person.standing_height_m, shape_args, landmarks)
     seconds = time.perf_counter() - t0
     row = {"figure": name, "pose": person.pose.name, "lens_mm": photo.focal_35mm, "height_m": round(person.height_m, 3)}
     if code != 0:
@@ -174,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eye-height", type=float, default=CHEST_HEIGHT,
                     help="the camera's height as a fraction of the person's (default: chest height, tilted down "
                          "to centre them; 0.5: level)")
+    ap.add_argument("--true-landmarks", action="store_true",
+                    help="give the fit the figures' true landmarks instead of mediapipe's (a ceiling for the pose "
+                         "detector's part: backend/eval/true_landmarks.py)")
     ap.add_argument("--out", type=Path, default=Path("results/shape_eval"))
     args = ap.parse_args(argv)
     names = args.names.split(",") if args.names else list(FIGURE_NAMES[: max(1, args.figures)])
@@ -188,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         print(f"{name}: photo, shape stage, scores ...", file=sys.stderr, flush=True)
-        rows.append(evaluate_figure(name, args.out, shape_args, args.voxel, not args.no_exif, args.eye_height))
+        rows.append(evaluate_figure(name, args.out, shape_args, args.voxel, not args.no_exif, args.eye_height,
+                                    args.true_landmarks))
     command = " ".join(["python -m backend.eval shape", *(argv if argv is not None else sys.argv[2:])])
     text = "\n".join([f"machine: {machine_line()}", f"command: {command}; {time.perf_counter() - t0:.0f} s in all",
                       "", summary_tables(rows)])

@@ -16,7 +16,6 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import signal
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import copy_of
 from tests.test_cli import SAMPLE, run_cli
 from tests.test_shape import person_mask
 
@@ -207,16 +207,11 @@ def test_bad_photo_through_digitize_leaves_no_checkpoints(tmp_path, inputs):
 # --- pixel formats and paths that must work -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def unicode_run(tmp_path_factory):
-    """The sample photo under a path with spaces and non-ASCII letters, through the default `shape`."""
-    base = tmp_path_factory.mktemp("unicode")
-    photo = base / "фото 写真 ü" / "my photo é.jpg"
-    photo.parent.mkdir()
-    shutil.copy(SAMPLE, photo)
-    out = base / "résultat 出力" / "out dir"
-    r = run_cli("shape", photo, "--out", out)
-    return out, r
+@pytest.fixture
+def unicode_run(sample_shape):
+    """The sample photo under a path with spaces and non-ASCII letters, through the default `shape`: the run
+    tests/test_cli.py checks too (tests/conftest.py), read here, changed only in a copy."""
+    return sample_shape
 
 
 def test_unicode_and_spaces_in_paths_succeed(unicode_run):
@@ -237,9 +232,10 @@ def test_unicode_and_spaces_in_paths_succeed(unicode_run):
         probe.rmdir()
 
 
-def test_rerun_with_bad_input_keeps_the_earlier_result(unicode_run, inputs):
+def test_rerun_with_bad_input_keeps_the_earlier_result(unicode_run, inputs, tmp_path):
     out, r = unicode_run
     assert r.returncode == 0, r.stderr
+    out = copy_of(out, tmp_path / "résultat 出力")  # the rerun is aimed at it: a copy of the shared result
     photo = inputs / "half download.jpg"
     if not photo.exists():
         truncated_jpeg(photo)

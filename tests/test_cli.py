@@ -14,6 +14,7 @@ from PIL import Image
 from backend.conventions import Camera
 from backend.metrics import mask_iou
 from backend.raster import load_maps, render_maps
+from tests.conftest import copy_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"
@@ -24,12 +25,11 @@ def run_cli(*args, cwd=ROOT):
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "sample out"  # a space in the path, as users have
-    r = run_cli("shape", SAMPLE, "--out", out)
-    assert r.returncode == 0, r.stderr
-    return out, r
+@pytest.fixture
+def sample_run(sample_shape):
+    """`shape` of the sample with the default options, shared with other files (tests/conftest.py):
+    read it, do not change it (take `copy_of` it)."""
+    return sample_shape
 
 
 def load_obj(path):
@@ -184,7 +184,7 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path):
 
 
 def test_existing_result_is_kept_when_a_rerun_fails(tmp_path, sample_run):
-    out, _ = sample_run
+    out = copy_of(sample_run[0], tmp_path / "earlier")  # the rerun is aimed at it: a copy of the shared result
     before = (out / "result.json").read_text()
     (tmp_path / "bad.jpg").write_text("nope")
     r = run_cli("shape", tmp_path / "bad.jpg", "--out", out)

@@ -1,0 +1,41 @@
+"""Backend runs that several test files need with the same input and options: each is made once per
+session, on first use, in a folder of its own (so whichever test asks first gets the same result).
+
+They are shared read-only: a test that changes an output folder works on a copy of it (`copy_of`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "person.jpg"
+
+
+@pytest.fixture(scope="session")
+def sample_shape(tmp_path_factory):
+    """`python -m backend shape` on the bundled sample photo with the default options, as a user runs it:
+    (the output folder, the finished process). The photo is a copy of the sample under a path with spaces
+    and non-ASCII letters, and the result goes to such a path too, as users have them (the paths are
+    tests/test_bad_inputs.py's check; tests/test_cli.py checks the outputs, tests/test_blender_maps.py
+    renders the mesh in Blender). `out.parent` holds nothing but `out`."""
+    base = tmp_path_factory.mktemp("sample shape")
+    photo = base / "фото 写真 ü" / "my photo é.jpg"
+    photo.parent.mkdir()
+    shutil.copy(SAMPLE, photo)
+    out = base / "résultat 出力" / "out dir"
+    r = subprocess.run([sys.executable, "-m", "backend", "shape", str(photo), "--out", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
+def copy_of(folder: Path, parent: Path) -> Path:
+    """A copy of a shared output folder under `parent`, with the same name, for a test that changes it."""
+    return Path(shutil.copytree(folder, parent / folder.name, symlinks=True))

@@ -18,21 +18,33 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"
 
 
+# `python -m backend ARGS` with every socket refused (what `-m` does, through runpy), saying so first on stderr.
+NO_NETWORK_SAID = "every socket refused for this run"
+NO_NETWORK = ("import socket, runpy, sys\n"
+              "def refuse(*a, **k):\n    raise OSError('network disabled for this test')\n"
+              "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+              f"print({NO_NETWORK_SAID!r}, file=sys.stderr)\n"
+              "sys.argv = ['backend', *sys.argv[1:]]\n"
+              "runpy.run_module('backend', run_name='__main__')\n")
+
+
 @pytest.fixture(scope="session")
 def sample_shape(tmp_path_factory):
     """`python -m backend shape` on the bundled sample photo with the default options, as a user runs it:
     (the output folder, the finished process). The photo is a copy of the sample under a path with spaces
     and non-ASCII letters, and the result goes to such a path too, as users have them (the paths are
-    tests/test_bad_inputs.py's check; tests/test_cli.py checks the outputs, tests/test_blender_maps.py
-    renders the mesh in Blender). `out.parent` holds nothing but `out`."""
+    tests/test_bad_inputs.py's check), and every socket is refused (tests/test_body.py's check that the
+    shape stage needs no network). tests/test_cli.py checks the outputs, tests/test_blender_maps.py
+    renders the mesh in Blender. `out.parent` holds nothing but `out`."""
     base = tmp_path_factory.mktemp("sample shape")
     photo = base / "фото 写真 ü" / "my photo é.jpg"
     photo.parent.mkdir()
     shutil.copy(SAMPLE, photo)
     out = base / "résultat 出力" / "out dir"
-    r = subprocess.run([sys.executable, "-m", "backend", "shape", str(photo), "--out", str(out)], cwd=ROOT,
-                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
-    assert r.returncode == 0, r.stderr
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "0"}  # nothing may rely on the hub's offline mode
+    r = subprocess.run([sys.executable, "-c", NO_NETWORK, "shape", str(photo), "--out", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, f"shape of the sample (every socket refused) failed:\n{r.stderr[-3000:]}"
     return out, r
 
 

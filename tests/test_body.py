@@ -10,7 +10,6 @@ a round back of the head; the front still covers the person's mask through `inpu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -403,16 +402,13 @@ def test_a_missing_cache_is_built_once_with_a_message(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_shape_stage_needs_no_network(tmp_path):
-    """Every socket refused: the body path still runs (nothing is downloaded at run time)."""
-    code = ("import socket, runpy, sys\n"
-            "def refuse(*a, **k):\n    raise OSError('network disabled for this test')\n"
-            "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
-            "sys.argv = ['backend', 'shape', sys.argv[1], '--out', sys.argv[2]]\n"
-            "runpy.run_module('backend', run_name='__main__')\n")
-    env = {**os.environ, "HF_HUB_OFFLINE": "0"}
-    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "samples" / "person.jpg"), str(tmp_path / "out")],
-                       cwd=ROOT, capture_output=True, text=True, env=env)
+def test_the_shape_stage_needs_no_network(sample_shape):
+    """Every socket refused: the body path still runs (nothing is downloaded at run time). The run is the
+    sample's `shape` that tests/test_cli.py checks too, made with every socket refused (tests/conftest.py)."""
+    from tests.conftest import NO_NETWORK_SAID
+
+    out, r = sample_shape
+    assert r.stderr.startswith(NO_NETWORK_SAID)  # the run was made with the sockets refused
     assert r.returncode == 0, r.stderr[-2000:]
-    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    result = json.loads((out / "result.json").read_text())
     assert result["shape"]["method"] == "body"

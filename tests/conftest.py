@@ -51,3 +51,26 @@ def sample_shape(tmp_path_factory):
 def copy_of(folder: Path, parent: Path) -> Path:
     """A copy of a shared output folder under `parent`, with the same name, for a test that changes it."""
     return Path(shutil.copytree(folder, parent / folder.name, symlinks=True))
+
+
+# The sample's digitize that two files share: few fusion steps, a seed of its own.
+SAMPLE_DIGITIZE = ("--fusion-iterations", "3", "--seed", "7")
+
+
+@pytest.fixture(scope="session")
+def no_models(tmp_path_factory) -> Path:
+    """An empty models cache (PHOTO_DIGITIZE_MODELS): the weight-free path, whatever this machine has."""
+    return tmp_path_factory.mktemp("no models")
+
+
+@pytest.fixture(scope="session")
+def sample_digitize(tmp_path_factory, no_models) -> Path:
+    """`python -m backend digitize` on the bundled sample with SAMPLE_DIGITIZE and no model weights: its
+    output folder, read-only. tests/test_rig.py's rigged person, and the first of tests/test_digitize.py's
+    two runs with the same seed."""
+    out = tmp_path_factory.mktemp("sample digitize") / "sample"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PHOTO_DIGITIZE_MODELS": str(no_models)}
+    r = subprocess.run([sys.executable, "-m", "backend", "digitize", str(SAMPLE), "--out", str(out), *SAMPLE_DIGITIZE],
+                       cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out

@@ -19,6 +19,7 @@ from backend.eval.scoring import compare, render_figure_albedo, render_textured
 from backend.export.mesh_io import load_user_mesh
 from backend.synthetic.figure import make_figure
 from backend.views import View, view_cameras
+from tests.conftest import SAMPLE_DIGITIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"
@@ -180,10 +181,10 @@ def test_novel_views_match_ground_truth(figure_run, azimuth):
     assert score.psnr >= floor_psnr and score.ssim >= floor_ssim and score.iou >= 0.75, score
 
 
-def test_same_seed_same_texture(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    digitize(SAMPLE, a, "--fusion-iterations", "3", "--seed", "7")
-    digitize(SAMPLE, b, "--fusion-iterations", "3", "--seed", "7")
+def test_same_seed_same_texture(tmp_path, sample_digitize):
+    # a: the sample's shared run with these options (--fusion-iterations 3 --seed 7, no weights; tests/conftest.py)
+    a, b = sample_digitize, tmp_path / "b"
+    digitize(SAMPLE, b, *SAMPLE_DIGITIZE)
     assert (a / "texture.png").read_bytes() == (b / "texture.png").read_bytes()
 
 

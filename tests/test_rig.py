@@ -17,13 +17,16 @@ from backend.mesh import Mesh, triangle_edges
 from backend.rig.skeleton import Skeleton, rotation_about
 from backend.rig.skin import Skin, skinned, transfer_skin
 from tests.blender_versions import BLENDERS, blender_id
+from tests.conftest import SAMPLE_DIGITIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"
 
 
-def digitize(photo, out, *extra):
+def digitize(photo, out, *extra, models=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if models is not None:
+        env["PHOTO_DIGITIZE_MODELS"] = str(models)
     r = subprocess.run([sys.executable, "-m", "backend", "digitize", str(photo), "--out", str(out), *extra],
                        cwd=ROOT, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -31,10 +34,10 @@ def digitize(photo, out, *extra):
 
 
 @pytest.fixture(scope="module")
-def rigged(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rig") / "sample"
-    result = digitize(SAMPLE, out, "--fusion-iterations", "3")
-    return out, result
+def rigged(sample_digitize):
+    """The sample digitized with SAMPLE_DIGITIZE (--fusion-iterations 3 --seed 7) and no model weights: the
+    run tests/test_digitize.py's same-seed test shares (tests/conftest.py), only read here."""
+    return sample_digitize, json.loads((sample_digitize / "result.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -376,10 +379,10 @@ def test_merged_rigs_have_the_published_names_and_bend_as_the_fitted_skeleton(ma
 
 
 @pytest.fixture(scope="module")
-def a_posed(tmp_path_factory):
+def a_posed(tmp_path_factory, no_models):
     """The photo of `rigged`, with the same options, delivered in the A-pose."""
     out = tmp_path_factory.mktemp("rig") / "a_pose"
-    result = digitize(SAMPLE, out, "--fusion-iterations", "3", "--rest-pose", "a_pose")
+    result = digitize(SAMPLE, out, *SAMPLE_DIGITIZE, "--rest-pose", "a_pose", models=no_models)
     return out, result
 
 

@@ -6,6 +6,7 @@ They are shared read-only: a test that changes an output folder works on a copy 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,8 +70,17 @@ def sample_digitize(tmp_path_factory, no_models) -> Path:
     output folder, read-only. tests/test_rig.py's rigged person, and the first of tests/test_digitize.py's
     two runs with the same seed."""
     out = tmp_path_factory.mktemp("sample digitize") / "sample"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PHOTO_DIGITIZE_MODELS": str(no_models)}
-    r = subprocess.run([sys.executable, "-m", "backend", "digitize", str(SAMPLE), "--out", str(out), *SAMPLE_DIGITIZE],
+    digitize(SAMPLE, out, *SAMPLE_DIGITIZE, models=no_models)
+    return out
+
+
+def digitize(photo, out, *extra, models=None) -> dict:
+    """`python -m backend digitize PHOTO --out OUT [extra]` (with `models` as PHOTO_DIGITIZE_MODELS when
+    given); it must succeed. Its result.json."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if models is not None:
+        env["PHOTO_DIGITIZE_MODELS"] = str(models)
+    r = subprocess.run([sys.executable, "-m", "backend", "digitize", str(photo), "--out", str(out), *extra],
                        cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    return out
+    return json.loads((Path(out) / "result.json").read_text())

@@ -17,20 +17,10 @@ from backend.mesh import Mesh, triangle_edges
 from backend.rig.skeleton import Skeleton, rotation_about
 from backend.rig.skin import Skin, skinned, transfer_skin
 from tests.blender_versions import BLENDERS, blender_id
-from tests.conftest import SAMPLE_DIGITIZE
+from tests.conftest import SAMPLE_DIGITIZE, digitize
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"
-
-
-def digitize(photo, out, *extra, models=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if models is not None:
-        env["PHOTO_DIGITIZE_MODELS"] = str(models)
-    r = subprocess.run([sys.executable, "-m", "backend", "digitize", str(photo), "--out", str(out), *extra],
-                       cwd=ROOT, capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads((out / "result.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -418,7 +418,10 @@ def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inp
             "view_schedule": [v.name for v in views],
             "head": {"chin_z": round(head.chin_z, 4), "hair_colour": [round(float(c), 3) for c in head.hair_colour],
                      "from_landmarks": head.from_landmarks,
-                     "hair_end_z": None if head.hair_end_z is None else round(head.hair_end_z, 4)},
+                     "hair_end_z": None if head.hair_end_z is None else round(head.hair_end_z, 4),
+                     "hat": None if head.hat_colour is None else {
+                         "colour": [round(float(c), 3) for c in head.hat_colour],
+                         "edge_z": round(float(head.hat_edge_z), 4)}},
             "preset": preset.name,
             "seed": options.seed,
             "device": device,

@@ -113,6 +113,27 @@ def test_back_view_has_hair_not_a_face(figure, gt_views):
     assert np.abs(image[head_px].mean(axis=0) - back_gt[head_px].mean(axis=0)).max() < 0.15
 
 
+def test_shade_is_not_a_hat_but_another_colour_is():
+    """Hair in the shadow beside the face (darker, redder) is the crown's hair; a hat is another hue, colour
+    against grey, or far lighter or darker (tests/test_unseen_side.py digitizes a person in a beanie)."""
+    from backend.synthesis.back_view import another_material
+
+    brown = np.array([0.55, 0.42, 0.28])
+    in_shadow = np.array([[0.22, 0.15, 0.04], [0.30, 0.22, 0.13], [0.45, 0.33, 0.2]])  # the astronaut's curls
+    assert not another_material(in_shadow, brown).any()
+    assert not another_material(np.array([[0.07, 0.07, 0.08]]), np.array([0.15, 0.15, 0.16])).any()  # grey
+    red_hat, grey_hair, black_hair = np.array([0.81, 0.18, 0.27]), [0.16, 0.15, 0.16], [0.06, 0.05, 0.05]
+    assert another_material(np.array([grey_hair, [0.42, 0.28, 0.14]]), red_hat).all()
+    assert another_material(np.array([black_hair]), np.array([0.9, 0.9, 0.88])).all()  # a white hat
+
+
+def test_hair_beside_the_face_is_not_taken_for_a_hat(figure, gt_views):
+    front_maps, front_img = gt_views[0]
+    head = find_head((front_img * 255).astype(np.uint8), front_maps.mask, front_maps.camera, figure.height_m, None)
+    assert head.hat_colour is None and head.hat_edge_z is None
+    assert np.allclose(head.hair_colours(np.array([[0.0, 0.1, figure.height_m - 0.05]])), head.hair_colour)
+
+
 def test_long_hair_in_the_photo_hangs_down_the_back(figure, gt_views):
     """Hair the photo shows below the chin (over the shoulders) goes down the back of the neck and the
     upper back as far (further where the clothes hide its end, not where it ends on the neck's skin),

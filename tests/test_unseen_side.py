@@ -8,9 +8,13 @@ this issue) paints 6.2 % of the back's shirt pixels skin; taking each limb from 
 A tie or a coat's zip must not run down the back either: behind them, before the closure detector
 (synthesis/front_details.py), 64 % (tie) and 43 % (zip) of the back's pixels took the marking's
 colour; with it, 3.3 % and 2.6 %.
+A hat continues as the hat round the back, down to its edge, and the hair below it is the hair the
+photo shows beside the face: before, the hat's colour ran down to the chin like a balaclava.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -22,17 +26,19 @@ from backend.export.mesh_io import load_user_mesh
 from backend.pipeline import DigitizeOptions, run_digitize
 from backend.progress import Progress
 from backend.raster import render_maps
-from backend.synthetic.people import make_person
+from backend.synthetic.people import FigureSpec, make_person
 from backend.synthetic.photo import render_marking_masks, save_photo, take_photo
+from backend.synthetic.skeleton import Phenotype
 
 pytestmark = pytest.mark.slow  # one person digitized at a small size: about 30 s on 2 CPU cores
 
 TRUNK = ("torso", "pelvis")
 
 
-def digitize_person(name: str, folder):
-    """The person, and their digitized result's mesh and texture."""
+def digitize_person(name: str | FigureSpec, folder):
+    """The person (one of people.FIGURES, or a spec), and their digitized result's mesh and texture."""
     person = make_person(name)
+    name = person.name
     photo = save_photo(take_photo(person), folder / f"{name}.jpg")
     options = DigitizeOptions(height_m=round(person.standing_height_m, 4), map_resolution=256, texture_resolution=512)
     run_digitize(photo, folder / name, options, Progress(quiet=True))
@@ -86,3 +92,32 @@ def test_a_tie_or_a_zip_stays_on_the_front(tmp_path, name, marking):
     garment = np.unique(np.round(true_colours, 3), axis=0)
     like_garment = np.abs(shown[:, None] - garment[None]).max(axis=2).min(axis=1)
     assert np.mean(like_garment < 0.2) > 0.6
+
+
+# Long dark hair under a red beanie (palette 13): the hair shows beside the face, the hat on the crown.
+BEANIE = FigureSpec("beanie", Phenotype(1.72, 1.0, "female"), "standing",
+                    ("shirt", "trousers", "shoes", "long_hair", "beanie"), 50, 13)
+
+
+def test_a_hat_continues_round_the_back_with_the_hair_below_it(tmp_path):
+    person, mesh, texture = digitize_person(BEANIE, tmp_path)
+    result = json.loads((tmp_path / "beanie" / "result.json").read_text())
+    assert result["head"]["hat"] is not None, result["head"]
+    cam = front_and_back_cameras(person)[1]
+    image, covered = render_textured(mesh, texture, cam, background=(1.0, 1.0, 1.0))
+    truth = render_maps(person.mesh, [cam], backend="cpu")[0]
+    _, _, materials = person.surface(truth.position[truth.mask])
+    true_material = np.full(truth.mask.shape, "", object)
+    true_material[truth.mask] = materials
+    hat, hair = np.asarray(person.palette["hat"]), np.asarray(person.palette["hair"])
+    on_hat = (true_material == "hat") & covered
+    # The back of the head below the hat, and the long hair down the back to the shoulders.
+    on_hair = (true_material == "hair") & covered & (truth.position[..., 2] > person.joints["chest"][2])
+    assert on_hat.sum() > 300 and on_hair.sum() > 300
+
+    def nearer(pixels, colour, other):
+        return float(np.mean(np.linalg.norm(image[pixels] - colour, axis=1)
+                             < np.linalg.norm(image[pixels] - other, axis=1)))
+
+    assert nearer(on_hat, hat, hair) > 0.85  # the hat all round: 0.94 (1.0 before: all of the head was hat)
+    assert nearer(on_hair, hair, hat) > 0.8  # the hair below it: 0.93; 0.35 before (the hat down to the chin)

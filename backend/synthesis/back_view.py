@@ -4,7 +4,8 @@ Each back pixel is a point on the body's back; it takes the photo's colour at th
 height and the same side of the body (the front seen through the back: clothes usually
 look alike front and back). The head is the exception: the back of a head shows hair, not
 a face, so above the chin every pixel of the head gets the colour of the photo's hair (the
-top of the head). Prints, badges, ties and zips are front-only too: front_details.py finds
+top of the head), or of the hat down to its edge and the hair below it when the crown is a hat
+(find_hat). Prints, badges, ties and zips are front-only too: front_details.py finds
 them, the back view leaves them out and the inpainter fills their place from the same height
 (stripes and hems run on round the back).
 A learned back-view model can replace this behind the same call.
@@ -48,6 +49,23 @@ SKIN_CHROMA_STEP = 0.03
 # the photo's face to hair is spread over this depth so it does not read as a cut.
 EAR_DEPTH_FRACTION = 0.5
 EAR_BLEND_M = 0.03
+# A hat: the crown's colour is the hat's when, beside the face and below the crown, the photo shows hair of
+# another colour. Read beside the face (between the face's
+# half-width, half the distance between the ears, and HAT_BAND_HALF_WIDTHS of the head's half-width), off
+# the mask's outline, not of the face's skin tone; another colour is what shade cannot make of the crown's
+# (`another_material`: another hue, grey against colour, or HAT_BRIGHTNESS_RATIO times darker or lighter).
+# It must fill at least HAT_MIN_ROWS of the rows from the hat's edge to the chin (a lock or an earring is
+# not the hair under a hat).
+FACE_HALF_WIDTH = 0.77  # of the head's half-width, without landmarks
+HAT_BAND_HALF_WIDTHS = 1.6
+HAT_HUE_STEP_DEG = 35.0  # both coloured (saturation above HAT_COLOURED), hues this far apart
+HAT_COLOURED = 0.25
+HAT_GREY, HAT_VIVID = 0.12, 0.4  # grey against colour: saturation below the one, and above the other
+HAT_BRIGHTNESS_RATIO = 4.0  # a shadow beside the face makes hair about 3 times darker than its lit crown
+HAT_MIN_ROWS = 0.6
+HAT_MIN_PIXELS_PER_ROW = 2
+HAT_BLEND_M = 0.01  # the hat's edge, softened
+EDGE_PX = 1  # the outline's pixels mix the person with the backdrop: not read
 
 
 @dataclass
@@ -63,6 +81,18 @@ class HeadRegion:
     hair_half_width_m: float = 0.0
     # World y of the plane through the ears (the person faces -Y): None until measured on the mesh.
     ear_y: float | None = None
+    # A hat (find_hat): its colour above hat_edge_z, the hair's (hair_colour) below; None: no hat seen.
+    hat_colour: np.ndarray | None = None
+    hat_edge_z: float | None = None
+
+    def hair_colours(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3): the colour of the back and sides of the head at world points: the hair, or the hat above its
+        edge (a hat continues as the hat all round, the hair below it)."""
+        hair = np.broadcast_to(np.asarray(self.hair_colour, np.float64), (len(points), 3))
+        if self.hat_colour is None or self.hat_edge_z is None:
+            return hair.copy()
+        hat = np.clip((points[:, 2] - self.hat_edge_z) / HAT_BLEND_M + 0.5, 0.0, 1.0)[:, None]
+        return hat * np.asarray(self.hat_colour, np.float64) + (1 - hat) * hair
 
     def in_hair(self, points: np.ndarray) -> np.ndarray:
         """(N,) bool: world points the back of the head's hair (or long hair down the back) covers."""
@@ -133,6 +163,14 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
     hair = np.median(photo_rgb[rows[sel], cols[sel]].astype(np.float64), axis=0) / 255.0 if sel.any() \
         else np.array([0.2, 0.15, 0.1])
     head = HeadRegion(float(chin_z), float(half_width), float(centre[0, 0]), hair, bool(have))
+    face_half_u = 0.5 * abs(ears_u[0] - ears_u[1]) if have else FACE_HALF_WIDTH * half_u
+    hat = find_hat(photo_rgb, photo_mask, hair, crown_v=hair_v, chin_v=chin_v, centre_u=centre_u, half_u=half_u,
+                   face_half_u=face_half_u) if sel.any() else None
+    if hat is not None:  # the crown is a hat: the hair is what shows below it
+        edge_v, under = hat
+        head.hat_colour, head.hair_colour = hair, under
+        head.hat_edge_z = float(unproject_to_middle(camera, [[centre_u, edge_v]])[0, 2])
+        hair = under
     if sel.any():
         hanging = hanging_hair(photo_rgb, photo_mask, hair, crown_v=hair_v, chin_v=chin_v, centre_u=centre_u,
                                half_u=half_u, lowest_v=chin_v + HAIR_MAX_HEAD_HEIGHTS * max(chin_v - top_v, 4))
@@ -142,6 +180,76 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
             head.hair_end_z = float(ends[0, 2])
             head.hair_half_width_m = float(abs(ends[1, 0] - ends[0, 0]))
     return head
+
+
+def find_hat(photo_rgb: np.ndarray, photo_mask: np.ndarray, crown: np.ndarray, *, crown_v: float, chin_v: float,
+             centre_u: float, half_u: float, face_half_u: float) -> tuple[float, np.ndarray] | None:
+    """(row of the hat's edge, the hair's colour below it) when the crown's colour (`crown`, 0-1) is a hat's,
+    else None. Beside the face, each row from the crown down to the chin either shows another colour than the
+    crown's or not; the hat's edge is the top of the rows that do, when they fill HAT_MIN_ROWS of the rows
+    from there to the chin."""
+    h, w = photo_mask.shape
+    top, bottom = max(int(np.ceil(crown_v)), 0), min(int(chin_v), h)
+    if bottom - top < 4:
+        return None
+    rgb = photo_rgb[top:bottom].astype(np.float32) / 255.0
+    off = np.abs(np.arange(w) + 0.5 - centre_u)
+    band = (off > face_half_u) & (off < HAT_BAND_HALF_WIDTHS * half_u)
+    read = ndimage.binary_erosion(photo_mask, iterations=EDGE_PX)[top:bottom] & band[None, :]
+    skin = face_skin_colour(photo_rgb, photo_mask, crown, crown_v=crown_v, chin_v=chin_v, centre_u=centre_u,
+                            half_u=half_u)
+    read &= ~_skin_like(photo_rgb[top:bottom].reshape(-1, 3), skin).reshape(read.shape)
+    other = read & another_material(rgb.reshape(-1, 3), crown).reshape(read.shape)
+    shows = other.sum(axis=1) >= HAT_MIN_PIXELS_PER_ROW
+    if not shows.any():
+        return None
+    edge = int(np.argmax(shows))  # the topmost row beside the face that shows another colour
+    if shows[edge:].mean() < HAT_MIN_ROWS or (bottom - top - edge) < 0.15 * (chin_v - crown_v):
+        return None
+    under = np.median(rgb[edge:][other[edge:]], axis=0)
+    return float(top + edge), under.astype(np.float64)
+
+
+def another_material(rgb: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(N,) bool: which colours (N, 3; 0-1) cannot be `reference` in another light. Shade darkens a colour and
+    can saturate it (hair in shadow beside the face is darker and redder than at the crown) but keeps its hue;
+    so another material is another hue (both coloured), coloured against grey, or far lighter or darker."""
+    hue, sat, val = _hsv(rgb)
+    (ref_hue,), (ref_sat,), (ref_val,) = _hsv(np.asarray(reference, np.float64)[None])
+    hue_step = np.abs((hue - ref_hue + 0.5) % 1.0 - 0.5) * 360.0
+    other_hue = (sat > HAT_COLOURED) & (ref_sat > HAT_COLOURED) & (hue_step > HAT_HUE_STEP_DEG)
+    grey_against_colour = ((sat < HAT_GREY) & (ref_sat > HAT_VIVID)) | ((sat > HAT_VIVID) & (ref_sat < HAT_GREY))
+    ratio = (val + 1e-3) / (ref_val + 1e-3)
+    return other_hue | grey_against_colour | (ratio > HAT_BRIGHTNESS_RATIO) | (ratio < 1 / HAT_BRIGHTNESS_RATIO)
+
+
+def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hue (0-1 round the circle), saturation and value of (N, 3) colours in 0-1."""
+    import cv2
+
+    rgb = np.asarray(rgb, np.float64)
+    hsv = cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2HSV)[0]
+    return hsv[:, 0] / 360.0, hsv[:, 1], hsv[:, 2]
+
+
+def face_skin_colour(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray, *, crown_v: float,
+                     chin_v: float, centre_u: float, half_u: float) -> np.ndarray | None:
+    """The face's skin colour (0-255 scale): the median of the photo's pixels down the middle of the face that
+    are not of the crown's colour (hair, a fringe, a hat)."""
+    h, w = photo_mask.shape
+    top, bottom = max(int(crown_v), 0), min(int(chin_v), h)
+    if bottom <= top:
+        return None
+    rgb = photo_rgb[top:bottom].astype(np.float32)
+    face = photo_mask[top:bottom] & (np.abs(rgb / 255.0 - hair).max(axis=2) >= HAIR_COLOUR_STEP)
+    face &= (np.abs(np.arange(w) + 0.5 - centre_u) < 0.5 * half_u)[None, :]
+    return np.median(rgb[face], axis=0) if face.any() else None
+
+
+def _chroma(c) -> np.ndarray:
+    """(N, 2) red and green shares of each colour's sum: its hue and saturation whatever its brightness."""
+    c = np.asarray(c, np.float32).reshape(-1, 3)
+    return c[:, :2] / np.maximum(c.sum(axis=1, keepdims=True), 1e-6)
 
 
 def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray, *, crown_v: float, chin_v: float,
@@ -157,13 +265,6 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     hairlike = photo_mask[top:bottom] & near[None, :]
     hairlike &= np.abs(photo_rgb[top:bottom].astype(np.float32) / 255.0 - hair).max(axis=2) < HAIR_COLOUR_STEP
     labels, _ = ndimage.label(hairlike)
-
-    def face_skin() -> np.ndarray | None:
-        """The face's skin colour: the photo's pixels down the middle of the face that are not hair-like."""
-        face = photo_mask[int(crown_v):int(chin_v)] & ~hairlike[int(crown_v):int(chin_v)]
-        face &= (np.abs(np.arange(w) + 0.5 - centre_u) < 0.5 * half_u)[None, :]
-        return np.median(photo_rgb[int(crown_v):int(chin_v)][face].astype(np.float32) / 255.0, axis=0) \
-            if face.any() else None
 
     beside_face_v = chin_v - BESIDE_FACE_FRACTION * (chin_v - crown_v)
     crown = labels[: max(int(crown_v), 1)]
@@ -183,7 +284,9 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     ends = np.ceil(chin_v) + rows[last]
     under = np.clip(ends.astype(int) + 2, 0, h - 1), cols[last]
     wide = len(np.unique(cols[last])) >= HANGING_MIN_WIDTH_HALF_WIDTHS * half_u
-    if wide and (photo_mask[under] & ~_skin_like(photo_rgb[under], face_skin())).mean() > 0.5:
+    skin = face_skin_colour(photo_rgb, photo_mask, hair, crown_v=crown_v, chin_v=chin_v, centre_u=centre_u,
+                            half_u=half_u)
+    if wide and (photo_mask[under] & ~_skin_like(photo_rgb[under], skin)).mean() > 0.5:
         head_px = (chin_v - crown_v) / 0.8  # crown_v is a fifth of the way down from the top of the head
         end_v = min(end_v + HAIR_BEHIND_BODY_HEAD_HEIGHTS * head_px, max(lowest_v, end_v))
     return float(end_v), float(np.percentile(np.abs(cols + 0.5 - centre_u), 95))
@@ -194,12 +297,7 @@ def _skin_like(rgb: np.ndarray, skin: np.ndarray | None) -> np.ndarray:
     at any brightness (a neck in the chin's shadow is darker, not another colour; a grey shirt is not)."""
     if skin is None:
         return np.zeros(len(rgb), bool)
-
-    def chroma(c):
-        c = np.asarray(c, np.float32).reshape(-1, 3)
-        return c[:, :2] / np.maximum(c.sum(axis=1, keepdims=True), 1e-6)
-
-    return np.abs(chroma(rgb) - chroma(skin)).max(axis=1) < SKIN_CHROMA_STEP
+    return np.abs(_chroma(rgb) - _chroma(skin)).max(axis=1) < SKIN_CHROMA_STEP
 
 
 def sample_row_of_height(camera: Camera, z: float) -> float:
@@ -236,7 +334,8 @@ def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.n
         above_chin = pts[:, 2] > head.chin_z
         hair[above_chin] *= head.hair_behind_ears(pts[above_chin])
     a = hair[:, None]
-    colours = np.where(ok[:, None], (1 - a) * colours + a * head.hair_colour, head.hair_colour)
+    hair_colours = head.hair_colours(pts)
+    colours = np.where(ok[:, None], (1 - a) * colours + a * hair_colours, hair_colours)
     in_head = hair >= 0.5
     ok |= in_head
 

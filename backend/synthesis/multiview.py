@@ -97,7 +97,7 @@ def hair_on_head(agg: Aggregate, maps: ViewMaps, head: HeadRegion, limbs_of: Cal
         return
     a = hair[:, None]
     agg.image[maps.mask] = np.where(agg.explained[maps.mask][:, None], (1 - a) * agg.image[maps.mask], 0.0) \
-        + a * head.hair_colour
+        + a * head.hair_colours(points)
     painted = np.zeros_like(maps.mask)
     painted[maps.mask] = hair >= 0.5
     agg.explained |= painted

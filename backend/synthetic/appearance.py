@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MATERIALS = ("skin", "hair", "top", "bottom", "dress", "coat", "shoes")
+MATERIALS = ("skin", "hair", "top", "bottom", "dress", "coat", "shoes", "hat")
 MARKINGS = {  # name -> front only
     "stripes": False, "hem": False, "waistband": False,
     "tie": True, "logo": True, "zip": True, "beard": True, "face": True, "hand_on_thigh": True,
@@ -38,6 +38,7 @@ def random_palette(rng: np.random.Generator) -> dict:
         "hem": rng.uniform(0.0, 1.0, 3), "waistband": np.array([0.12, 0.09, 0.07]),
         "tie": rng.uniform(0.0, 1.0, 3), "logo": rng.uniform(0.0, 1.0, 3), "zip": np.array([0.75, 0.75, 0.72]),
         "stripe_period": float(rng.uniform(0.04, 0.08)), "striped": bool(rng.integers(2)),
+        "hat": rng.uniform(0.1, 0.9, 3),  # drawn last: the other colours stay as they were before hats
     }
 
 
@@ -74,8 +75,8 @@ def surface_materials(p: np.ndarray, parts: list[str], layers: list[str], outfit
     if has("coat"):  # a long coat covers the hips too
         out[(parts == "pelvis")] = "coat"
     out[np.isin(parts, ["foot_l", "foot_r"]) & has("shoes")] = "shoes"
-    for layer, material in (("hair", "hair"), ("shoes", "shoes"), ("coat", "coat"), ("trousers", bottom),
-                            ("skirt", bottom)):
+    for layer, material in (("hair", "hair"), ("hat", "hat"), ("shoes", "shoes"), ("coat", "coat"),
+                            ("trousers", bottom), ("skirt", bottom)):
         out[layers == layer] = material
     return out
 

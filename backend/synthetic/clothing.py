@@ -8,6 +8,7 @@ An outfit is a tuple of item names. Items with a shape of their own:
     wide_trousers   a wide tube round each leg, widening to the hem, cut flat above the shoe
     long_hair       a curtain of hair down the back, to the shoulder blades (and a scalp of hair)
     short_hair      a scalp of hair over the top and back of the head
+    beanie          a knitted hat over the top of the head, down to the brows and the tops of the ears
     shoes           a rounded box round each foot, pointing the way the foot does
 
 Colour-only items (appearance.py): shirt (long sleeves), tshirt, trousers, shorts, belt, tie,
@@ -23,7 +24,7 @@ from .figure import Capsule
 from .sdf import Above, Ellipsoid, Flare, RoundCone, RoundedBox
 from .skeleton import SIDES, Phenotype
 
-GARMENT_ITEMS = ("skirt", "dress", "coat", "wide_trousers", "long_hair", "short_hair", "shoes")
+GARMENT_ITEMS = ("skirt", "dress", "coat", "wide_trousers", "long_hair", "short_hair", "beanie", "shoes")
 COLOUR_ITEMS = ("shirt", "tshirt", "trousers", "shorts", "belt", "tie", "logo", "beard")
 
 
@@ -73,6 +74,9 @@ def garment_pieces(ph: Phenotype, j: dict[str, np.ndarray], outfit: tuple[str, .
         axes = _frame(bottom - top)
         half = np.array([np.linalg.norm(bottom - top) / 2 + 0.03 * s, 0.085 * s, 0.028 * s])
         pieces.append(Piece(RoundedBox((top + bottom) / 2, half, axes, 0.026 * s), "torso", "hair"))
+    if "beanie" in outfit:  # over the hair's scalp, its edge level with the brows all round
+        pieces.append(Piece(Above(Ellipsoid(head + np.array([0, 0.014, 0.018]) * s, np.array([0.09, 0.104, 0.12]) * s),
+                                  head[2] + 0.035 * s), "head", "hat"))
 
     if "skirt" in outfit or "dress" in outfit:
         # Fitted from the waist over the hips (a yoke), then flared straight down to the hem.

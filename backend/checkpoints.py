@@ -34,7 +34,7 @@ import numpy as np
 
 from .notes import CODES, Note, code_of
 
-FORMAT = 2  # 2: the back view may be redrawn by the diffusion model (`redrawn`)
+FORMAT = 3  # 2: the back view may be redrawn by the diffusion model (`redrawn`); 3: the head may wear a hat
 VIEW_ARRAYS = ("image", "known", "inpainted")
 
 
@@ -160,7 +160,8 @@ class Checkpoints:
                                      v["trust"], v["seconds"], v["inpaint_seconds"], v.get("redrawn", False))
                      for i, (m, v) in enumerate(zip(maps, meta["views"], strict=True))]
         head = meta["head"]
-        head = HeadRegion(**{**head, "hair_colour": np.asarray(head["hair_colour"])})
+        head = HeadRegion(**{**head, "hair_colour": np.asarray(head["hair_colour"]),
+                             "hat_colour": None if head.get("hat_colour") is None else np.asarray(head["hat_colour"])})
         return views, head
 
     # --- fused texture ----------------------------------------------------------------------

@@ -200,7 +200,8 @@ def test_bad_height_is_refused(tmp_path):
 @pytest.mark.parametrize(("users", "expected"), [(None, "10000"), ("250", "250")])
 def test_torch_workers_spin_briefly_unless_the_user_says_otherwise(users, expected):
     """The backend asks OpenMP's workers to spin 10,000 times, not 300,000, before they sleep: on shared
-    cores the default spinning made a digitize take 1.5 times as long (backend/__init__.py). A user's own setting wins."""
+    cores the default spinning made a digitize take 1.5 times as long (backend/__init__.py). A user's own
+    setting wins."""
     env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
     if users is not None:
         env["GOMP_SPINCOUNT"] = users

@@ -55,13 +55,16 @@ EAR_BLEND_M = 0.03
 # the mask's outline, not of the face's skin tone; another colour is what shade cannot make of the crown's
 # (`another_material`: another hue, grey against colour, or HAT_BRIGHTNESS_RATIO times darker or lighter).
 # It must fill at least HAT_MIN_ROWS of the rows from the hat's edge to the chin (a lock or an earring is
-# not the hair under a hat).
+# not the hair under a hat), and those rows must be at least 15 % of the crown-to-chin height. Hair of the
+# face's skin tone (light brown, some blond) is taken for skin there: under a hat it is not found.
 FACE_HALF_WIDTH = 0.77  # of the head's half-width, without landmarks
 HAT_BAND_HALF_WIDTHS = 1.6
 HAT_HUE_STEP_DEG = 35.0  # both coloured (saturation above HAT_COLOURED), hues this far apart
 HAT_COLOURED = 0.25
 HAT_GREY, HAT_VIVID = 0.12, 0.4  # grey against colour: saturation below the one, and above the other
 HAT_BRIGHTNESS_RATIO = 4.0  # a shadow beside the face makes hair about 3 times darker than its lit crown
+HAT_BRIGHTNESS_GAP = 0.25  # ... and that far apart in HSV value (0-1)
+HAT_LIT = 0.2  # HSV value below which hue and saturation are noise
 HAT_MIN_ROWS = 0.6
 HAT_MIN_PIXELS_PER_ROW = 2
 HAT_BLEND_M = 0.01  # the hat's edge, softened
@@ -173,7 +176,8 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
         hair = under
     if sel.any():
         hanging = hanging_hair(photo_rgb, photo_mask, hair, crown_v=hair_v, chin_v=chin_v, centre_u=centre_u,
-                               half_u=half_u, lowest_v=chin_v + HAIR_MAX_HEAD_HEIGHTS * max(chin_v - top_v, 4))
+                               half_u=half_u, lowest_v=chin_v + HAIR_MAX_HEAD_HEIGHTS * max(chin_v - top_v, 4),
+                               hat=head.hat_colour)
         if hanging is not None:
             end_v, hair_half_u = hanging
             ends = unproject_to_middle(camera, [[centre_u, end_v], [centre_u + hair_half_u, end_v]])
@@ -216,11 +220,16 @@ def another_material(rgb: np.ndarray, reference: np.ndarray) -> np.ndarray:
     so another material is another hue (both coloured), coloured against grey, or far lighter or darker."""
     hue, sat, val = _hsv(rgb)
     (ref_hue,), (ref_sat,), (ref_val,) = _hsv(np.asarray(reference, np.float64)[None])
+    # Near black, hue and saturation are the sensor's noise: only colours this bright have them.
+    lit, ref_lit = val > HAT_LIT, ref_val > HAT_LIT
     hue_step = np.abs((hue - ref_hue + 0.5) % 1.0 - 0.5) * 360.0
-    other_hue = (sat > HAT_COLOURED) & (ref_sat > HAT_COLOURED) & (hue_step > HAT_HUE_STEP_DEG)
-    grey_against_colour = ((sat < HAT_GREY) & (ref_sat > HAT_VIVID)) | ((sat > HAT_VIVID) & (ref_sat < HAT_GREY))
+    other_hue = lit & ref_lit & (sat > HAT_COLOURED) & (ref_sat > HAT_COLOURED) & (hue_step > HAT_HUE_STEP_DEG)
+    grey_against_colour = lit & ref_lit & (((sat < HAT_GREY) & (ref_sat > HAT_VIVID))
+                                           | ((sat > HAT_VIVID) & (ref_sat < HAT_GREY)))
     ratio = (val + 1e-3) / (ref_val + 1e-3)
-    return other_hue | grey_against_colour | (ratio > HAT_BRIGHTNESS_RATIO) | (ratio < 1 / HAT_BRIGHTNESS_RATIO)
+    far = np.abs(val - ref_val) > HAT_BRIGHTNESS_GAP  # black and dark grey are 4 times apart, and alike
+    lighter_or_darker = far & ((ratio > HAT_BRIGHTNESS_RATIO) | (ratio < 1 / HAT_BRIGHTNESS_RATIO))
+    return other_hue | grey_against_colour | lighter_or_darker
 
 
 def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -233,15 +242,17 @@ def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def face_skin_colour(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray, *, crown_v: float,
-                     chin_v: float, centre_u: float, half_u: float) -> np.ndarray | None:
+                     chin_v: float, centre_u: float, half_u: float, hat: np.ndarray | None = None) -> np.ndarray | None:
     """The face's skin colour (0-255 scale): the median of the photo's pixels down the middle of the face that
-    are not of the crown's colour (hair, a fringe, a hat)."""
+    are not of the crown's colour (hair, a fringe, a hat) nor of the hat's, when there is one."""
     h, w = photo_mask.shape
     top, bottom = max(int(crown_v), 0), min(int(chin_v), h)
     if bottom <= top:
         return None
     rgb = photo_rgb[top:bottom].astype(np.float32)
     face = photo_mask[top:bottom] & (np.abs(rgb / 255.0 - hair).max(axis=2) >= HAIR_COLOUR_STEP)
+    if hat is not None:
+        face &= np.abs(rgb / 255.0 - np.asarray(hat)).max(axis=2) >= HAIR_COLOUR_STEP
     face &= (np.abs(np.arange(w) + 0.5 - centre_u) < 0.5 * half_u)[None, :]
     return np.median(rgb[face], axis=0) if face.any() else None
 
@@ -253,7 +264,8 @@ def _chroma(c) -> np.ndarray:
 
 
 def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray, *, crown_v: float, chin_v: float,
-                 centre_u: float, half_u: float, lowest_v: float) -> tuple[float, float] | None:
+                 centre_u: float, half_u: float, lowest_v: float,
+                 hat: np.ndarray | None = None) -> tuple[float, float] | None:
     """(row where the hair ends, half-width in pixels) of hair hanging below the chin, or None.
 
     Hair is what has the crown's colour and joins the crown, or reaches up beside the face: hair over
@@ -285,7 +297,7 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     under = np.clip(ends.astype(int) + 2, 0, h - 1), cols[last]
     wide = len(np.unique(cols[last])) >= HANGING_MIN_WIDTH_HALF_WIDTHS * half_u
     skin = face_skin_colour(photo_rgb, photo_mask, hair, crown_v=crown_v, chin_v=chin_v, centre_u=centre_u,
-                            half_u=half_u)
+                            half_u=half_u, hat=hat)
     if wide and (photo_mask[under] & ~_skin_like(photo_rgb[under], skin)).mean() > 0.5:
         head_px = (chin_v - crown_v) / 0.8  # crown_v is a fifth of the way down from the top of the head
         end_v = min(end_v + HAIR_BEHIND_BODY_HEAD_HEIGHTS * head_px, max(lowest_v, end_v))

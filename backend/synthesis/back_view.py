@@ -50,13 +50,13 @@ SKIN_CHROMA_STEP = 0.03
 EAR_DEPTH_FRACTION = 0.5
 EAR_BLEND_M = 0.03
 # A hat: the crown's colour is the hat's when, beside the face and below the crown, the photo shows hair of
-# another colour. Read beside the face (between the face's
-# half-width, half the distance between the ears, and HAT_BAND_HALF_WIDTHS of the head's half-width), off
-# the mask's outline, not of the face's skin tone; another colour is what shade cannot make of the crown's
-# (`another_material`: another hue, grey against colour, or HAT_BRIGHTNESS_RATIO times darker or lighter).
-# It must fill at least HAT_MIN_ROWS of the rows from the hat's edge to the chin (a lock or an earring is
-# not the hair under a hat), and those rows must be at least 15 % of the crown-to-chin height. Hair of the
-# face's skin tone (light brown, some blond) is taken for skin there: under a hat it is not found.
+# another colour. Read beside the face (between the face's half-width, half the distance between the ears,
+# and HAT_BAND_HALF_WIDTHS of the head's half-width), off the mask's outline, not of the face's skin tone;
+# another colour is what shade cannot make of the crown's (`another_material`: another hue, grey against
+# colour, or HAT_BRIGHTNESS_RATIO times darker or lighter). It must fill at least HAT_MIN_ROWS of the rows
+# from the hat's edge to the chin (a lock or an earring is not the hair under a hat), and those rows must be
+# at least HAT_MIN_HEIGHT of the crown-to-chin height. Hair of the face's skin tone (light brown, some
+# blond) is taken for skin there: under a hat it is not found.
 FACE_HALF_WIDTH = 0.77  # of the head's half-width, without landmarks
 HAT_BAND_HALF_WIDTHS = 1.6
 HAT_HUE_STEP_DEG = 35.0  # both coloured (saturation above HAT_COLOURED), hues this far apart
@@ -66,6 +66,7 @@ HAT_BRIGHTNESS_RATIO = 4.0  # a shadow beside the face makes hair about 3 times 
 HAT_BRIGHTNESS_GAP = 0.25  # ... and that far apart in HSV value (0-1)
 HAT_LIT = 0.2  # HSV value below which hue and saturation are noise
 HAT_MIN_ROWS = 0.6
+HAT_MIN_HEIGHT = 0.15
 HAT_MIN_PIXELS_PER_ROW = 2
 HAT_BLEND_M = 0.01  # the hat's edge, softened
 EDGE_PX = 1  # the outline's pixels mix the person with the backdrop: not read
@@ -166,15 +167,15 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
     hair = np.median(photo_rgb[rows[sel], cols[sel]].astype(np.float64), axis=0) / 255.0 if sel.any() \
         else np.array([0.2, 0.15, 0.1])
     head = HeadRegion(float(chin_z), float(half_width), float(centre[0, 0]), hair, bool(have))
-    face_half_u = 0.5 * abs(ears_u[0] - ears_u[1]) if have else FACE_HALF_WIDTH * half_u
-    hat = find_hat(photo_rgb, photo_mask, hair, crown_v=hair_v, chin_v=chin_v, centre_u=centre_u, half_u=half_u,
-                   face_half_u=face_half_u) if sel.any() else None
-    if hat is not None:  # the crown is a hat: the hair is what shows below it
-        edge_v, under = hat
-        head.hat_colour, head.hair_colour = hair, under
-        head.hat_edge_z = float(unproject_to_middle(camera, [[centre_u, edge_v]])[0, 2])
-        hair = under
     if sel.any():
+        face_half_u = 0.5 * abs(ears_u[0] - ears_u[1]) if have else FACE_HALF_WIDTH * half_u
+        hat = find_hat(photo_rgb, photo_mask, hair, crown_v=hair_v, chin_v=chin_v, centre_u=centre_u,
+                       half_u=half_u, face_half_u=face_half_u)
+        if hat is not None:  # the crown is a hat: the hair is what shows below it
+            edge_v, under = hat
+            head.hat_colour, head.hair_colour = hair, under
+            head.hat_edge_z = float(unproject_to_middle(camera, [[centre_u, edge_v]])[0, 2])
+            hair = under
         hanging = hanging_hair(photo_rgb, photo_mask, hair, crown_v=hair_v, chin_v=chin_v, centre_u=centre_u,
                                half_u=half_u, lowest_v=chin_v + HAIR_MAX_HEAD_HEIGHTS * max(chin_v - top_v, 4),
                                hat=head.hat_colour)
@@ -208,7 +209,7 @@ def find_hat(photo_rgb: np.ndarray, photo_mask: np.ndarray, crown: np.ndarray, *
     if not shows.any():
         return None
     edge = int(np.argmax(shows))  # the topmost row beside the face that shows another colour
-    if shows[edge:].mean() < HAT_MIN_ROWS or (bottom - top - edge) < 0.15 * (chin_v - crown_v):
+    if shows[edge:].mean() < HAT_MIN_ROWS or (bottom - top - edge) < HAT_MIN_HEIGHT * (chin_v - crown_v):
         return None
     under = np.median(rgb[edge:][other[edge:]], axis=0)
     return float(top + edge), under.astype(np.float64)
@@ -236,8 +237,7 @@ def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hue (0-1 round the circle), saturation and value of (N, 3) colours in 0-1."""
     import cv2
 
-    rgb = np.asarray(rgb, np.float64)
-    hsv = cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32)[None], cv2.COLOR_RGB2HSV)[0]
+    hsv = cv2.cvtColor(np.clip(np.asarray(rgb, np.float32), 0, 1)[None], cv2.COLOR_RGB2HSV)[0]
     return hsv[:, 0] / 360.0, hsv[:, 1], hsv[:, 2]
 
 
@@ -296,9 +296,12 @@ def hanging_hair(photo_rgb: np.ndarray, photo_mask: np.ndarray, hair: np.ndarray
     ends = np.ceil(chin_v) + rows[last]
     under = np.clip(ends.astype(int) + 2, 0, h - 1), cols[last]
     wide = len(np.unique(cols[last])) >= HANGING_MIN_WIDTH_HALF_WIDTHS * half_u
-    skin = face_skin_colour(photo_rgb, photo_mask, hair, crown_v=crown_v, chin_v=chin_v, centre_u=centre_u,
-                            half_u=half_u, hat=hat)
-    if wide and (photo_mask[under] & ~_skin_like(photo_rgb[under], skin)).mean() > 0.5:
+    on_clothes = False
+    if wide:  # (the face's skin is read only for locks this wide)
+        skin = face_skin_colour(photo_rgb, photo_mask, hair, crown_v=crown_v, chin_v=chin_v, centre_u=centre_u,
+                                half_u=half_u, hat=hat)
+        on_clothes = (photo_mask[under] & ~_skin_like(photo_rgb[under], skin)).mean() > 0.5
+    if on_clothes:
         head_px = (chin_v - crown_v) / 0.8  # crown_v is a fifth of the way down from the top of the head
         end_v = min(end_v + HAIR_BEHIND_BODY_HEAD_HEIGHTS * head_px, max(lowest_v, end_v))
     return float(end_v), float(np.percentile(np.abs(cols + 0.5 - centre_u), 95))

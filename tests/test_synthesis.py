@@ -406,6 +406,31 @@ def test_a_side_seen_edge_on_takes_the_colour_the_photo_sees_face_on():
     assert np.abs(cleaned.image[seen] - shirt).max() < 0.02  # the shirt, all of it
 
 
+def test_long_hair_from_behind_has_rounded_tips_and_soft_edges():
+    """Long hair down the back was a rectangle cut out of the back, its corners square and its edges a
+    one-pixel step. Now its tips rise toward its sides and its outline blends over a couple of cm."""
+    from backend.synthesis.back_view import HAIR_SOFT_M, HeadRegion
+
+    head = HeadRegion(chin_z=1.5, half_width_m=0.09, centre_x=0.0, hair_colour=np.zeros(3), from_landmarks=True,
+                      hair_end_z=1.2, hair_half_width_m=0.12)
+
+    def cover(x, z):
+        return head.hair_cover(np.array([[x, 0.1, z]]))[0]
+
+    # The middle hangs to the hair's end; near its sides, at the same height, the tips have risen above it.
+    assert cover(0.0, 1.23) > 0.99 and cover(0.11, 1.23) < 0.5
+    assert cover(0.11, 1.35) > 0.99  # higher up the curtain is as wide as the photo shows it
+    # Across its side edge and its lower end, the cover goes from all to none through every share between.
+    across = [cover(x, 1.4) for x in np.linspace(0.08, 0.16, 81)]
+    down = [cover(0.0, z) for z in np.linspace(1.25, 1.15, 101)]
+    for profile in (across, down):
+        assert profile[0] == 1.0 and profile[-1] == 0.0 and np.all(np.diff(profile) <= 1e-9)
+        assert sum(0.1 < c < 0.9 for c in profile) >= 0.7 * HAIR_SOFT_M / 0.001  # blended over ~HAIR_SOFT_M
+    # Short hair (no long hair seen) stays the head alone: nothing below the chin.
+    short = HeadRegion(chin_z=1.5, half_width_m=0.09, centre_x=0.0, hair_colour=np.zeros(3), from_landmarks=True)
+    assert short.hair_cover(np.array([[0.0, 0.1, 1.45]]))[0] == 0.0
+
+
 def test_the_side_views_paint_the_head_behind_the_ears_with_hair():
     """The photo sees the side of the head only at its rim; read from the face, it carried skin to the
     back of the head beside the back view's hair. Behind the ear plane every view now shows the hair."""

@@ -43,6 +43,10 @@ HAIR_BEHIND_BODY_HEAD_HEIGHTS = 0.5
 # ... when the locks end on clothes, not on skin, and are at least this wide where they end (half-widths
 # of the head, both sides together).
 HANGING_MIN_WIDTH_HALF_WIDTHS = 0.3
+# Long hair seen from behind: its tips at its sides end this share of its length below the chin higher than
+# in its middle (rounded ends, the middle nearly level), and its outline is blended over this many metres.
+HAIR_TIPS_RISE = 0.25
+HAIR_SOFT_M = 0.02
 SKIN_CHROMA_STEP = 0.03
 # The ears sit about halfway between the front and the back of the head (hair included): behind that
 # plane the photo never saw the head, and its side and back are hair (or the hat). The change from
@@ -98,13 +102,23 @@ class HeadRegion:
         hat = np.clip((points[:, 2] - self.hat_edge_z) / HAT_BLEND_M + 0.5, 0.0, 1.0)[:, None]
         return hat * np.asarray(self.hat_colour, np.float64) + (1 - hat) * hair
 
-    def in_hair(self, points: np.ndarray) -> np.ndarray:
-        """(N,) bool: world points the back of the head's hair (or long hair down the back) covers."""
+    def hair_cover(self, points: np.ndarray) -> np.ndarray:
+        """(N,) in [0, 1]: how much the back of the head's hair (or long hair down the back) covers each world
+        point. Long hair hangs as a curtain as wide as the photo shows it, its tips a little higher at its
+        sides than in its middle, its edges soft (HAIR_SOFT_M): not a rectangle cut out of the back."""
         off_centre = np.abs(points[:, 0] - self.centre_x)
-        head = (points[:, 2] > self.chin_z) & (off_centre < self.half_width_m)
+        head = ((points[:, 2] > self.chin_z) & (off_centre < self.half_width_m)).astype(np.float64)
         if self.hair_end_z is None or self.hair_end_z >= self.chin_z:
             return head
-        return head | ((points[:, 2] > self.hair_end_z) & (off_centre < self.hair_half_width_m))
+        half = max(self.hair_half_width_m, 1e-3)
+        rise = HAIR_TIPS_RISE * (self.chin_z - self.hair_end_z)
+        tips_z = self.hair_end_z + rise * np.minimum(off_centre / half, 1.0) ** 4
+        inside = np.minimum(half - off_centre, points[:, 2] - tips_z)  # metres inside the curtain's outline
+        return np.maximum(head, np.clip(inside / HAIR_SOFT_M + 0.5, 0.0, 1.0))
+
+    def in_hair(self, points: np.ndarray) -> np.ndarray:
+        """(N,) bool: world points the back of the head's hair (or long hair down the back) covers."""
+        return self.hair_cover(points) >= 0.5
 
     def hair_behind_ears(self, points: np.ndarray) -> np.ndarray:
         """(N,) in [0, 1]: how much of each world point's colour is the hair's because it lies on the head
@@ -340,11 +354,10 @@ def classical_back_view(back: ViewMaps, photo_rgb: np.ndarray, photo_known: np.n
     ok = (den > 0.5) & found
     colours = np.where(ok[:, None], num / np.maximum(den, 1e-6)[:, None], 0.0)
 
-    in_head = head.in_hair(pts)
+    hair = head.hair_cover(pts)
     if limbs is not None:  # a hand raised beside the head stays a hand; long hair covers the neck and back
         neck_or_back = (point_limbs == LIMBS.index("torso")) & (pts[:, 2] <= head.chin_z)
-        in_head &= (point_limbs == LIMBS.index("head")) | neck_or_back
-    hair = in_head.astype(np.float64)
+        hair = np.where((point_limbs == LIMBS.index("head")) | neck_or_back, hair, 0.0)
     if head.ear_y is not None:  # the head's rim in front of the ears is the face's side: the photo's
         above_chin = pts[:, 2] > head.chin_z
         hair[above_chin] *= head.hair_behind_ears(pts[above_chin])

@@ -28,6 +28,7 @@ from backend.synthesis.diffusion import (
     ADE20K_PERSON,
     BACK_NEGATIVE_PROMPT,
     BACK_PROMPT,
+    BACK_PROMPT_HAT,
     NO_SURFACE,
     latent_cell_mask,
     normals_to_controlnet,
@@ -283,6 +284,25 @@ def test_the_back_view_is_redrawn_whole_from_the_classical_one(inpainter, monkey
     np.testing.assert_allclose(out[ys, xs, 0], (xs - crop.x0 + 0.5) / crop.size, atol=0.03)
     np.testing.assert_allclose(out[ys, xs, 1], (ys - crop.y0 + 0.5) / crop.size, atol=0.03)
     assert np.array_equal(out[~req.silhouette], req.image[~req.silhouette])
+
+
+def test_the_back_view_of_a_person_in_a_hat_asks_for_the_hat(inpainter, monkeypatch):
+    """A hat found in the photo (back_view.find_hat) continues round the back of the head: the redraw asks
+    for it, not for a head covered with hair, and still not for a face."""
+    seen = {}
+
+    def fake(image, mask, controls, prompt, negative, seed, strength=1.0):
+        seen.update(prompt=prompt, negative=negative)
+        return image
+
+    monkeypatch.setattr(inpainter, "_generate", fake)
+    req = back_request()
+    req.extras = {"hat": True}
+    inpainter.refine_back(req)
+    assert BACK_PROMPT_HAT in seen["prompt"] and BACK_PROMPT not in seen["prompt"]
+    assert BACK_NEGATIVE_PROMPT in seen["negative"]
+    inpainter.refine_back(back_request())  # no hat: hair
+    assert BACK_PROMPT in seen["prompt"] and "hat" not in seen["prompt"]
 
 
 def test_the_redrawn_back_view_on_tiny_models_is_seeded_and_stays_inside_the_body(inpainter):

@@ -46,6 +46,9 @@ NEGATIVE_PROMPT = ("lowres, blurry, deformed, bad anatomy, extra limbs, text, wa
                    "worst quality, low quality")
 # Added for the back view only: the model must draw the back of a head, never a face.
 BACK_PROMPT = "seen from behind, back of the head covered with hair"
+# When the photo shows a hat (back_view.find_hat; the request's extras["hat"]): the hat continues round the
+# back of the head, the hair below it; asked for hair alone, the model paints hair over the hat.
+BACK_PROMPT_HAT = "seen from behind, a hat on the back of the head, hair below the hat"
 BACK_NEGATIVE_PROMPT = "face, eyes, nose, mouth, front view"
 
 # What the normalbae ControlNet reads where there is no surface: a plane facing the camera,
@@ -286,7 +289,8 @@ class DiffusionInpainter:
         base = np.where(c_sil[..., None], crop.cut(img, 1.0), 1.0).astype(np.float32)
         n_image, n_mask, controls = self._model_inputs(base, c_sil, c_sil, crop.cut(request.normal, 0.0))
         prompt, negative = self.prompts(request)
-        made = self._generate(n_image, n_mask, controls, f"{prompt}, {BACK_PROMPT}",
+        back = BACK_PROMPT_HAT if request.extras.get("hat") else BACK_PROMPT
+        made = self._generate(n_image, n_mask, controls, f"{prompt}, {back}",
                               f"{negative}, {BACK_NEGATIVE_PROMPT}", request.seed, strength=self.back_refine_strength)
         full = self._paste(img, made, crop)
         out = img.copy()

@@ -91,7 +91,8 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
         t0 = time.perf_counter()
         req = InpaintRequest(view.image, np.zeros_like(maps.mask), maps.mask, maps.normal, 180.0, 0.0,
                              seed=seed, prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
-                             fallback_colour=tuple(fallback), position=maps.position)
+                             fallback_colour=tuple(fallback), position=maps.position,
+                             extras={"hat": head.hat_colour is not None})
         view.image = np.where(maps.mask[..., None], refine(req), 0.0).astype(np.float32)
         spent = time.perf_counter() - t0
         view.inpainted = maps.mask.copy()  # every body pixel is the model's now

@@ -426,9 +426,11 @@ def test_long_hair_from_behind_has_rounded_tips_and_soft_edges():
     for profile in (across, down):
         assert profile[0] == 1.0 and profile[-1] == 0.0 and np.all(np.diff(profile) <= 1e-9)
         assert sum(0.1 < c < 0.9 for c in profile) >= 0.7 * HAIR_SOFT_M / 0.001  # blended over ~HAIR_SOFT_M
-    # Short hair (no long hair seen) stays the head alone: nothing below the chin.
+    # Short hair (no long hair seen): the whole head above the chin, its hairline at the nape fading out
+    # over HAIR_SOFT_M below the chin, and nothing lower.
     short = HeadRegion(chin_z=1.5, half_width_m=0.09, centre_x=0.0, hair_colour=np.zeros(3), from_landmarks=True)
-    assert short.hair_cover(np.array([[0.0, 0.1, 1.45]]))[0] == 0.0
+    nape = short.hair_cover(np.array([[0.0, 0.1, z] for z in (1.505, 1.5 - HAIR_SOFT_M / 2, 1.5 - HAIR_SOFT_M, 1.45)]))
+    assert np.allclose(nape, [1.0, 0.5, 0.0, 0.0])
 
 
 def test_the_side_views_paint_the_head_behind_the_ears_with_hair():

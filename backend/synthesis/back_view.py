@@ -104,10 +104,14 @@ class HeadRegion:
 
     def hair_cover(self, points: np.ndarray) -> np.ndarray:
         """(N,) in [0, 1]: how much the back of the head's hair (or long hair down the back) covers each world
-        point. Long hair hangs as a curtain as wide as the photo shows it, its tips a little higher at its
-        sides than in its middle, its edges soft (HAIR_SOFT_M): not a rectangle cut out of the back."""
+        point: the head above the chin, its hairline at the nape soft. Long hair hangs as a curtain as wide as
+        the photo shows it, its tips a little higher at its sides than in its middle, its edges soft
+        (HAIR_SOFT_M): not a rectangle cut out of the back."""
         off_centre = np.abs(points[:, 0] - self.centre_x)
-        head = ((points[:, 2] > self.chin_z) & (off_centre < self.half_width_m)).astype(np.float64)
+        # The nape's hairline: full above the chin, fading over HAIR_SOFT_M below it (not a cut at the chin's
+        # height; above it nothing of the front, a beard's colour included, mixes in).
+        nape = np.clip(1.0 + (points[:, 2] - self.chin_z) / HAIR_SOFT_M, 0.0, 1.0)
+        head = np.where(off_centre < self.half_width_m, nape, 0.0)
         if self.hair_end_z is None or self.hair_end_z >= self.chin_z:
             return head
         half = max(self.hair_half_width_m, 1e-3)

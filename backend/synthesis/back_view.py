@@ -120,10 +120,6 @@ class HeadRegion:
         inside = np.minimum(half - off_centre, points[:, 2] - tips_z)  # metres inside the curtain's outline
         return np.maximum(head, np.clip(inside / HAIR_SOFT_M + 0.5, 0.0, 1.0))
 
-    def in_hair(self, points: np.ndarray) -> np.ndarray:
-        """(N,) bool: world points the back of the head's hair (or long hair down the back) covers."""
-        return self.hair_cover(points) >= 0.5
-
     def hair_behind_ears(self, points: np.ndarray) -> np.ndarray:
         """(N,) in [0, 1]: how much of each world point's colour is the hair's because it lies on the head
         behind the ears (1 well behind the ear plane, 0 in front of it; 0 everywhere before `ear_y` is

@@ -315,6 +315,24 @@ def test_grabcut_keeps_legs_cut_by_the_bottom_edge():
     assert seg.mask[-1][shape[339]].mean() > 0.9
 
 
+def test_a_gap_showing_the_backdrop_stays_a_hole_and_speckle_is_filled():
+    """A small hole enclosed by the mask was always filled: the backdrop seen between an elbow and the body
+    (crossed arms) became 'person', and its wall colour was carried onto the back and sides of the shirt.
+    It stays a hole now; a hole of the clothes' own colour (the segmenter's speckle) is still filled."""
+    rgb, shape = person_photo()
+    gap = np.zeros_like(shape)
+    gap[150:156, 140:146] = True  # 36 px of wall seen through the torso, well under the small-hole limit
+    speckle = np.zeros_like(shape)
+    speckle[180:185, 160:165] = True  # 25 px the segmenter missed on the clothes
+    photo = rgb.copy()
+    photo[gap] = rgb[20:26, 20:26].reshape(-1, 3)  # the wall's own pixels
+    found = shape & ~gap & ~speckle
+    cleaned, _ = segment_module._clean(found, photo)
+    assert not cleaned[gap].any()
+    assert cleaned[speckle].all()
+    assert segment_module._clean(found)[0][gap].all()  # without the photo: filled, as before
+
+
 def test_same_photo_same_mask_whatever_ran_before():
     """GrabCut seeds its colour models from OpenCV's process-wide random generator: a long-lived process
     (the add-on's backend, a test session) must not get another mask, and so another body, for the same

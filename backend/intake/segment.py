@@ -33,6 +33,11 @@ MEDIAPIPE_SIDE = 1024  # longest side of the copy given to MediaPipe (its models
 GRABCUT_ONLY_NOTE = "no person segmenter available: used OpenCV GrabCut; check the mask"
 PEOPLE_AREA_RATIO = 0.2  # another person counts when their mask is at least this fraction of the first's
 MAX_PEOPLE = 5  # stop looking for more people after this many
+# A small hole enclosed by the mask is the backdrop (kept a hole) when its colour is within this much (0-255,
+# any channel) of at least HOLE_BACKDROP_SHARE percent of the background near the person, and nearer it than
+# to the person round the hole; else it is the segmenter's speckle (filled).
+HOLE_BACKDROP_STEP = 24.0
+HOLE_BACKDROP_SHARE = 5.0
 
 
 @dataclass
@@ -111,8 +116,11 @@ def _largest_component(mask: np.ndarray) -> tuple[np.ndarray, float]:
     return keep, float(areas[order[1]] / areas[order[0]])
 
 
-def _fill_small_holes(mask: np.ndarray, max_fraction: float = 0.003) -> np.ndarray:
-    """Fill background regions enclosed by the mask that are smaller than max_fraction of its area."""
+def _fill_small_holes(mask: np.ndarray, rgb: np.ndarray | None = None, max_fraction: float = 0.003) -> np.ndarray:
+    """Fill background regions enclosed by the mask that are smaller than max_fraction of its area: the
+    segmenter's speckle inside dark or busy clothes. With the photo (`rgb`, same size), a hole that shows
+    the backdrop (the gap between an elbow and the body, between crossed arms) stays a hole: filled, its
+    backdrop colour would be painted on the person's back and sides."""
     inv = ~mask
     labels, areas = _components(inv)
     if len(areas) <= 1:
@@ -124,12 +132,29 @@ def _fill_small_holes(mask: np.ndarray, max_fraction: float = 0.003) -> np.ndarr
     small[border] = False
     if not small.any():
         return mask
+    if rgb is not None:
+        for i in np.flatnonzero(small):
+            if _shows_backdrop(rgb, mask, labels == i, inv & ~small[labels]):
+                small[i] = False
     return mask | small[labels]
 
 
-def _clean(mask: np.ndarray) -> tuple[np.ndarray, float]:
+def _shows_backdrop(rgb: np.ndarray, mask: np.ndarray, hole: np.ndarray, outside: np.ndarray) -> bool:
+    """Whether an enclosed hole's colour is the backdrop's (some of the background near the person has it,
+    within HOLE_BACKDROP_STEP) more than the person's round it."""
+    ring = outside & cv2.dilate(mask.astype(np.uint8), _disk(max(2, round(0.03 * max(mask.shape))))).astype(bool)
+    if not ring.any():
+        return False
+    colour = np.median(rgb[hole].astype(np.float32), axis=0)
+    rim = mask & cv2.dilate(hole.astype(np.uint8), _disk(2)).astype(bool)
+    to_backdrop = np.percentile(np.abs(rgb[ring].astype(np.float32) - colour).max(axis=1), HOLE_BACKDROP_SHARE)
+    to_person = np.abs(np.median(rgb[rim].astype(np.float32), axis=0) - colour).max() if rim.any() else np.inf
+    return bool(to_backdrop < HOLE_BACKDROP_STEP and to_backdrop < to_person)
+
+
+def _clean(mask: np.ndarray, rgb: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     mask, second = _largest_component(mask)
-    return _fill_small_holes(mask), second
+    return _fill_small_holes(mask, rgb), second
 
 
 def _grabcut(rgb: np.ndarray, init: np.ndarray, iterations: int) -> np.ndarray | None:
@@ -241,7 +266,7 @@ def _segment_grabcut(photo: Photo, notes: list[str]) -> Segmentation:
     if fg is None:
         fg = np.zeros((h, w), bool)
     fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
-    fg, second = _clean(fg)
+    fg, second = _clean(fg, small)
     if second > 0.3:
         notes.append("found several separate regions: kept the largest one")
     return Segmentation(mask=_to_original(fg, photo.width, photo.height), method="grabcut", notes=notes,
@@ -308,7 +333,7 @@ def _segment_mediapipe(photo: Photo, mp, notes: list[str]) -> Segmentation:
         if fg0.any():
             notes.append("could not sharpen the mask's edges to the photo: used the segmenter's mask as is")
         refined = fg0
-    mask_small, second = _clean(refined)
+    mask_small, second = _clean(refined, small)
     if second > 0.3:
         notes.append("there may be several people in the photo: kept the largest one")
     inside = prob[mask_small]

@@ -15,12 +15,12 @@ The surface is the zero level of a field F sampled on a voxel grid and meshed by
   spread over the whole body surface by diffusion: a skirt measured at the thighs' outline
   stands out as much in front and behind (a round skirt, not a board), hair measured beside
   the head covers the back of the head. The face keeps a thin offset: hair does not grow in
-  front of it. Where the surface faces the camera or away from it, the offset is cut to
+  front of it; the hands at most a glove's. Where the surface faces the camera or away from it, the offset is cut to
   DEPTH_GROWTH of it (the outline shows width, not depth; the head keeps it whole).
 - round garment: where the photo shows cloth between the legs, the garment below the hips is
   one ellipse per slice round both legs (skirt.py), not a tube round each.
 - extrusion: mask pixels that the dressed body still misses (a held bag, a wide sleeve) are
-  filled over the depth band that the nearest covered pixel spans.
+  filled over the depth band that the nearest covered pixel spans, no deeper than they are wide.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from .skirt import round_garment
 CLOTH_M = 0.008  # the thinnest clothing (or skin) over the body
 MAX_OFFSET_M = 0.35  # no garment stands further than this from the body
 FACE_OFFSET_M = 0.004
+HAND_OFFSET_M = 0.015  # a glove at most
 VOXEL_M = 0.01
 SURFACE_SAMPLES = 120_000
 SMOOTHING = 40  # diffusion steps over the body's surface after the measured offsets are spread
@@ -232,6 +233,10 @@ def dress_body(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray, mask:
     offsets = spread_offsets(offsets, measured, faces)
     offsets[legs] = ring_means(offsets[legs], vertices[legs, 2], RING_M)
     offsets = np.clip(offsets, 0.0, MAX_OFFSET_M) + CLOTH_M
+    # Hands wear no loose cloth: a hand hanging beside a skirt measured the skirt's flare beyond it and swelled
+    # against the skirt's side. What a hand holds beyond it (a bag) is the extrusion's.
+    hands = np.isin(parts, [PARTS.index("hand.L"), PARTS.index("hand.R")])
+    offsets[hands] = np.minimum(offsets[hands], HAND_OFFSET_M)
 
     points, sample_normals, sample_offsets, sample_faces = surface_samples(vertices, faces, offsets, SURFACE_SAMPLES)
     sample_offsets = facing_scaled_offsets(sample_offsets, sample_normals, view.toward_camera(points),
@@ -307,6 +312,11 @@ def dress_body(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray, mask:
         hit = grown[row, col] & near
         centre = (band_front[row[hit], col[hit]] + band_back[row[hit], col[hit]]) / 2
         half = np.maximum((band_back[row[hit], col[hit]] - band_front[row[hit], col[hit]]) / 2, voxel_m)
+        # No deeper than it is wide: a hand the fit left beside a skirt is a hand's thickness, not a slab as
+        # deep as the skirt it is nearest to (a round section: half as deep as its distance to its outline
+        # is wide, in metres at its depth; the grown ring joining the body counts as the region's edge).
+        width_m = 2 * ndimage.distance_transform_edt(missed)[row[hit], col[hit]] * depth[hit] / view.f
+        half = np.minimum(half, np.maximum(width_m, voxel_m))
         extrusion = np.abs(depth[hit] - centre) - half
         field[hit] = np.maximum(cone[hit], np.minimum(field[hit], extrusion))
 

@@ -27,7 +27,7 @@ SLICE_M = 0.015  # leg vertices within this of a slice's height give the leg's c
 CLOTH_BETWEEN_SHARE = 0.6  # share of the pixels between the legs (not on the body) that must be person
 MIN_GAP_PX = 3  # fewer pixels between the legs than this: cannot tell cloth from background
 SMOOTH_SLICES = 5  # the garment's centre and growth: running median, then mean, over this many slices
-TAPER_M = 0.12  # above the legs' split the garment narrows into the hips over this height
+TAPER_M = 0.20  # above the legs' split the garment narrows into the hips over this height
 MAX_GAP_SLICES = 4  # slices without cloth between the legs that a garment bridges
 
 

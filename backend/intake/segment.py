@@ -133,21 +133,23 @@ def _fill_small_holes(mask: np.ndarray, rgb: np.ndarray | None = None, max_fract
     if not small.any():
         return mask
     if rgb is not None:
+        # The background near the person (within 3 % of the image), what a hole's colour is compared with.
+        near = cv2.dilate(mask.astype(np.uint8), _disk(max(2, round(0.03 * max(mask.shape))))).astype(bool)
+        backdrop = rgb[inv & ~small[labels] & near].astype(np.float32)
         for i in np.flatnonzero(small):
-            if _shows_backdrop(rgb, mask, labels == i, inv & ~small[labels]):
+            if _shows_backdrop(rgb, mask, labels == i, backdrop):
                 small[i] = False
     return mask | small[labels]
 
 
-def _shows_backdrop(rgb: np.ndarray, mask: np.ndarray, hole: np.ndarray, outside: np.ndarray) -> bool:
-    """Whether an enclosed hole's colour is the backdrop's (some of the background near the person has it,
+def _shows_backdrop(rgb: np.ndarray, mask: np.ndarray, hole: np.ndarray, backdrop: np.ndarray) -> bool:
+    """Whether an enclosed hole's colour is the backdrop's (some of the `backdrop` colours (N, 3) have it,
     within HOLE_BACKDROP_STEP) more than the person's round it."""
-    ring = outside & cv2.dilate(mask.astype(np.uint8), _disk(max(2, round(0.03 * max(mask.shape))))).astype(bool)
-    if not ring.any():
+    if not len(backdrop):
         return False
     colour = np.median(rgb[hole].astype(np.float32), axis=0)
     rim = mask & cv2.dilate(hole.astype(np.uint8), _disk(2)).astype(bool)
-    to_backdrop = np.percentile(np.abs(rgb[ring].astype(np.float32) - colour).max(axis=1), HOLE_BACKDROP_SHARE)
+    to_backdrop = np.percentile(np.abs(backdrop - colour).max(axis=1), HOLE_BACKDROP_SHARE)
     to_person = np.abs(np.median(rgb[rim].astype(np.float32), axis=0) - colour).max() if rim.any() else np.inf
     return bool(to_backdrop < HOLE_BACKDROP_STEP and to_backdrop < to_person)
 

@@ -15,8 +15,9 @@ The surface is the zero level of a field F sampled on a voxel grid and meshed by
   spread over the whole body surface by diffusion: a skirt measured at the thighs' outline
   stands out as much in front and behind (a round skirt, not a board), hair measured beside
   the head covers the back of the head. The face keeps a thin offset: hair does not grow in
-  front of it; the hands at most a glove's. Where the surface faces the camera or away from it, the offset is cut to
-  DEPTH_GROWTH of it (the outline shows width, not depth; the head keeps it whole).
+  front of it; the hands at most a glove's. Where the surface faces the camera or away from
+  it, the offset is cut to DEPTH_GROWTH of it (the outline shows width, not depth; the head
+  keeps it whole).
 - round garment: where the photo shows cloth between the legs, the garment below the hips is
   one ellipse per slice round both legs (skirt.py), not a tube round each.
 - extrusion: mask pixels that the dressed body still misses (a held bag, a wide sleeve) are

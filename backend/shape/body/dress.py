@@ -21,7 +21,7 @@ The surface is the zero level of a field F sampled on a voxel grid and meshed by
 - round garment: where the photo shows cloth between the legs, the garment below the hips is
   one ellipse per slice round both legs (skirt.py), not a tube round each.
 - extrusion: mask pixels that the dressed body still misses (a held bag, a wide sleeve) are
-  filled over the depth band that the nearest covered pixel spans, no deeper than they are wide.
+  filled over the depth band that the nearest covered pixel spans.
 """
 
 from __future__ import annotations
@@ -313,11 +313,6 @@ def dress_body(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray, mask:
         hit = grown[row, col] & near
         centre = (band_front[row[hit], col[hit]] + band_back[row[hit], col[hit]]) / 2
         half = np.maximum((band_back[row[hit], col[hit]] - band_front[row[hit], col[hit]]) / 2, voxel_m)
-        # No deeper than it is wide: a hand the fit left beside a skirt is a hand's thickness, not a slab as
-        # deep as the skirt it is nearest to (a round section: half as deep as its distance to its outline
-        # is wide, in metres at its depth; the grown ring joining the body counts as the region's edge).
-        width_m = 2 * ndimage.distance_transform_edt(missed)[row[hit], col[hit]] * depth[hit] / view.f
-        half = np.minimum(half, np.maximum(width_m, voxel_m))
         extrusion = np.abs(depth[hit] - centre) - half
         field[hit] = np.maximum(cone[hit], np.minimum(field[hit], extrusion))
 

@@ -221,6 +221,7 @@ def dress_body(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray, mask:
     """The clothed, watertight surface around the body (fit space). `parts`: per vertex, an index into model.PARTS."""
     head = parts == PARTS.index("head")
     legs = np.isin(parts, [PARTS.index(p) for p in PARTS if p.startswith(("thigh", "shin", "foot"))])
+    hands = np.isin(parts, [PARTS.index("hand.L"), PARTS.index("hand.R")])
     mask = np.asarray(mask, bool)
     normals = _vertex_normals(vertices, faces)
     silhouette = body_silhouette(vertices, faces, view, mask.shape)
@@ -236,7 +237,6 @@ def dress_body(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray, mask:
     offsets = np.clip(offsets, 0.0, MAX_OFFSET_M) + CLOTH_M
     # Hands wear no loose cloth: a hand hanging beside a skirt measured the skirt's flare beyond it and swelled
     # against the skirt's side. What a hand holds beyond it (a bag) is the extrusion's.
-    hands = np.isin(parts, [PARTS.index("hand.L"), PARTS.index("hand.R")])
     offsets[hands] = np.minimum(offsets[hands], HAND_OFFSET_M)
 
     points, sample_normals, sample_offsets, sample_faces = surface_samples(vertices, faces, offsets, SURFACE_SAMPLES)

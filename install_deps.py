@@ -2,7 +2,7 @@
 """Create (or update) the backend's Python environment in one command.
 
     python3 install_deps.py            # backend environment in .venv/ beside this file
-    python3 install_deps.py --dev      # plus the test tools (pytest, ruff, bpy, and the older
+    python3 install_deps.py --dev      # plus the test tools (pytest, ruff, mypy, bpy, and the older
                                        #   Blender releases the add-on is also tested on)
     python3 install_deps.py --venv DIR # put the environment elsewhere
     python3 install_deps.py --models   # also download the models once (about 3 GB; docs/models.md)
@@ -41,7 +41,7 @@ SUPPORTED_PYTHON = (3, 11)
 # One import line that must succeed for the environment to count as whole.
 SMOKE_IMPORTS = ("import numpy, torch, torchvision, lpips, cv2, mediapipe, scipy, skimage, trimesh, xatlas, triangle, "
                  "diffusers, transformers, accelerate, safetensors, huggingface_hub, roma, warp")
-DEV_SMOKE_IMPORTS = "import pytest, hypothesis, ruff"
+DEV_SMOKE_IMPORTS = "import pytest, hypothesis, ruff, mypy"
 # Older Blender releases the add-on is also tested on: one bpy per interpreter, so each goes into
 # its own folder <venv>/blender/<version>/ (the tests put it first on PYTHONPATH), not into the venv.
 OLDER_BLENDERS = REQUIREMENTS / "older-blenders.txt"
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--venv", type=Path, default=HERE / ".venv", help="where the environment goes (default: .venv/)")
-    ap.add_argument("--dev", action="store_true", help="also install the test tools (pytest, ruff, bpy)")
+    ap.add_argument("--dev", action="store_true", help="also install the test tools (pytest, ruff, mypy, bpy)")
     ap.add_argument("--force", action="store_true", help="reinstall even if nothing changed")
     ap.add_argument("--models", nargs="?", const="default", metavar="ROLES",
                     help="also download the models once: the default ones (inpaint, controlnet_normal, and the "

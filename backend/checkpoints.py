@@ -24,14 +24,15 @@ finished run removes whatever checkpoint its output name had.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from .files import write_atomic
 from .notes import CODES, Note, code_of
 
 FORMAT = 3  # 2: the back view may be redrawn by the diffusion model (`redrawn`); 3: the head may wear a hat
@@ -73,21 +74,19 @@ def _warning_from_json(item):
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_atomic(path, buf.getbuffer())
 
 
 def _atomic_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=1).encode("utf-8"))
 
 
 class Checkpoints:
     def __init__(self, folder: Path, key: str, progress):
         self.folder = folder
+        self.off = False  # set when the folder cannot be made: no checkpoints for the rest of the run
         self.key = key
         self.progress = progress
         self.created = False  # ours: made on the first save (or resumed), so a run that fails early leaves nothing
@@ -109,7 +108,7 @@ class Checkpoints:
 
     def _writable(self) -> bool:
         """Make the folder on first use; False (and one warning) when it cannot be made."""
-        if self.folder is None:
+        if self.off:
             return False
         if not self.created:
             try:
@@ -119,7 +118,7 @@ class Checkpoints:
             except OSError as e:  # checkpoints are a convenience: a read-only spot must not stop the run
                 self.progress.warning(f"cannot keep checkpoints in {self.folder} ({e.strerror or e}); a killed run "
                                       "will start over")
-                self.folder = None
+                self.off = True
                 return False
             self.created = True
         return True
@@ -187,7 +186,7 @@ class Checkpoints:
                                 warnings=[_warning_from_json(w) for w in meta["warnings"]])
 
     def _load_meta(self, name: str, digest: str) -> dict | None:
-        if self.folder is None or not (self.folder / name).is_file():
+        if self.off or not (self.folder / name).is_file():
             return None
         try:
             meta = json.loads((self.folder / name).read_text())

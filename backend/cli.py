@@ -13,6 +13,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from . import options as opts
 from .errors import UserError
@@ -50,7 +51,7 @@ def add_options(p: argparse.ArgumentParser, command: str) -> None:
     for o in opts.OPTIONS.values():
         if command not in o.commands:
             continue
-        kw = {"dest": o.dest, "help": o.help}
+        kw: dict[str, Any] = {"dest": o.dest, "help": o.help}
         if o.kind == opts.SWITCH:
             p.add_argument(o.flag, action="store_true", **kw)
         elif o.kind == opts.MODELS:

@@ -42,6 +42,7 @@ def push_pull(image: np.ndarray, known: np.ndarray) -> np.ndarray:
         up = up.reshape(own.shape)
         alpha = np.clip(ww, 0.0, 1.0)[..., None]
         col = alpha * own + (1.0 - alpha) * up
+    assert col is not None  # the pyramid has at least one level
     col = col.astype(np.float32)
     col[known] = img[known]
     return col[..., 0] if gray else col

@@ -52,8 +52,12 @@ def read_job(job_dir: Path) -> dict:
     unknown = [k for k in job if k not in JOB_KEYS]
     if unknown:
         raise UserError(f"{path}: {unknown[0]!r} is not a job.json key; the keys are {', '.join(JOB_KEYS)}")
-    if job.get("version", VERSION) != VERSION:
-        raise UserError(f"{path}: version {job['version']!r} is not one this backend reads (it reads {VERSION})")
+    version = job.get("version", VERSION)
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        raise UserError(f"{path}: written by a newer add-on (job version {version}; this backend reads {VERSION}): "
+                        "update the backend with Install / Update Backend in the add-on's preferences")
+    if version != VERSION:
+        raise UserError(f"{path}: version {opts.shown(version)} is not one this backend reads (it reads {VERSION})")
     if job.get("command") not in COMMANDS:
         raise UserError(f"{path}: 'command' must be one of {', '.join(COMMANDS)}")
     for key in PATH_KEYS:
@@ -111,6 +115,8 @@ def run_job(job_dir: Path, progress: Progress) -> dict:
     from .pipeline import DigitizeOptions, ShapeOptions, run_digitize, run_shape
 
     photo, mesh = resolve(job_dir, job["photo"]), resolve(job_dir, job.get("mesh"))
+    if photo is None:  # read_job requires it; said here too so a later change cannot pass None on
+        raise UserError(f"{job_dir / 'job.json'}: \"photo\" is empty")
     maps = resolve(job_dir, job.get("maps"))
     keep = (job_dir / "job.json", photo, mesh, maps, values["models_dir"])
     with claimed_output(job_dir / "out", overwrite=values["overwrite"], keep=keep) as out:

@@ -22,6 +22,12 @@ class Mesh:
     def has_uv(self) -> bool:
         return self.uv is not None and self.faces_uv is not None
 
+    def uv_layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """(uv, faces_uv) of a mesh that has them (`has_uv`)."""
+        if self.uv is None or self.faces_uv is None:
+            raise ValueError("the mesh has no UVs")
+        return self.uv, self.faces_uv
+
     def face_normals(self) -> np.ndarray:
         v = self.vertices[self.faces]
         n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])

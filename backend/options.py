@@ -12,8 +12,10 @@ fields), except `overwrite`, which goes to the output folder (backend/outputs.py
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from .conventions import DEFAULT_HEIGHT_M
 from .errors import UserError
@@ -52,6 +54,7 @@ class Option:
         kind = self.kind
         if kind in (NUMBER, WHOLE):
             what = f"a number of {self.unit}" if kind == NUMBER else "a whole number"
+            assert self.low is not None and self.high is not None  # every number has its range
             words = f"{what} from {_number(self.low)} to {_number(self.high)}"
         else:
             words = {
@@ -130,6 +133,7 @@ def check_value(option: Option, value, name: str):
     if kind in (NUMBER, WHOLE):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _refuse(option, name, shown(value))
+        assert option.low is not None and option.high is not None  # every number has its range
         if not math.isfinite(value) or not option.low <= value <= option.high:
             raise _refuse(option, name, f"{value:g}" if isinstance(value, float) else str(value))
         if kind == WHOLE:
@@ -201,7 +205,7 @@ def pipeline_kwargs(values: dict, command: str = DIGITIZE) -> dict:
 
 
 def _default(option: Option):
-    return list(option.default) if option.kind == MODELS else option.default
+    return list(cast(Iterable, option.default)) if option.kind == MODELS else option.default
 
 
 def _check_models(option: Option, value, name: str) -> list[str]:

@@ -28,12 +28,12 @@ import os
 import re
 import secrets
 import shutil
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .errors import UserError
 
@@ -98,7 +98,8 @@ def check_output_target(out: Path, overwrite: bool = False, keep: Iterable[Path 
     if not entries:
         return
     result = _read_result(out)
-    marker = result.get("output") if isinstance(result.get("output"), dict) else {}
+    output = result.get("output")
+    marker = output if isinstance(output, dict) else {}
     if marker.get("made_by") == MADE_BY:
         foreign = [n for n in entries if n not in set(marker.get("files", ()))]
         if not foreign:
@@ -158,7 +159,7 @@ def seal_result(folder: Path) -> None:
 
 # --- one writer per output --------------------------------------------------------------------
 
-if os.name == "nt":
+if sys.platform == "win32":  # sys.platform, not os.name: the type checker follows it
     import msvcrt
 
     _LOCK_OFFSET = 1 << 20  # lock a byte past the pid so a refused run can still read who holds it
@@ -237,7 +238,7 @@ def process_alive(pid: int) -> bool:
     """Whether process `pid` exists (on Windows without os.kill, which would end it)."""
     if pid == os.getpid():
         return True
-    if os.name == "nt":
+    if sys.platform == "win32":
         import ctypes
 
         kernel = ctypes.windll.kernel32
@@ -425,14 +426,6 @@ def give_usual_permissions(folder: Path) -> None:
             path = os.path.join(root, name)
             if not os.path.islink(path):
                 os.chmod(path, mode & ~mask)
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """uint8/uint16 gray or RGB(A) array -> PNG (row 0 at the top)."""
-    image = np.asarray(image)
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    Image.fromarray(image).save(path)
 
 
 def write_json(path: Path, data: dict) -> None:

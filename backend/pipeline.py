@@ -26,13 +26,17 @@ from . import __version__
 from .conventions import DEFAULT_HEIGHT_M, Camera
 from .errors import UserError
 from .export.mesh_io import obj_text
+from .files import write_png
 from .intake import crop_to_working, load_photo, segment_person
-from .intake.crop import mask_in_working
+from .intake.crop import WorkingImage, mask_in_working
 from .intake.lens import photo_lens, working_lens
-from .outputs import OutputTargetError, claimed_output, staged_output_dir, write_json, write_png
+from .intake.photo import Photo
+from .intake.segment import Segmentation
+from .outputs import OutputTargetError, claimed_output, staged_output_dir, write_json
 from .presets import PRESETS, Preset
 from .progress import Progress
 from .raster import get_rasterizer, load_maps, save_maps
+from .shape.base import ShapeResult
 from .shape.choose import choose_shape_estimator
 from .shape.silhouette import DEFAULT_TARGET_FACES
 from .shape.user_mesh import front_match, maps_in_world, mismatch_warning
@@ -86,10 +90,10 @@ class DigitizeOptions(ShapeOptions):
 class Body:
     """What the first three stages make: the person, their mesh with UVs, and the input camera."""
 
-    photo: object
-    segmentation: object
-    working: object
-    shape: object
+    photo: Photo
+    segmentation: Segmentation
+    working: WorkingImage
+    shape: ShapeResult
     atlas: UVAtlas
     input_camera: Camera  # in the original photo's pixels
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_bench_diffusion_runs_on_tiny_models_and_prints_its_row(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PHOTO_DIGITIZE_MODELS": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "backend.bench_diffusion", "--size", "tiny", "--device", "cpu",
+    r = subprocess.run([sys.executable, "-m", "lab.bench_diffusion", "--size", "tiny", "--device", "cpu",
                         "--runs", "1", "--steps", "2", "--no-digitize"], cwd=ROOT, capture_output=True, text=True,
                        env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -1,6 +1,6 @@
 """The 3D body under the clothes (backend/shape/body): the lens, the fit, the dressing, the fallbacks.
 
-The acceptance on people: synthetic figures whose true 3D is known (backend/synthetic/people.py,
+The acceptance on people: synthetic figures whose true 3D is known (lab/synthetic/people.py,
 not built from the body model), photographed through a lens as a photographer would, run
 through the shape stage as a user runs it. Their anatomy is asked of the mesh the stage wrote:
 knees bent where the person's are, arms held out apart from the torso, feet pointing forward,
@@ -20,9 +20,6 @@ import trimesh
 from PIL import Image
 
 from backend.conventions import PERSPECTIVE, Camera
-from backend.eval.body_checks import arm_torso_gap_cm, back_of_head_is_round, feet_point_forward, knee_flexion_deg
-from backend.eval.pose_checks import fitted_joints, flexion_deg, pose_errors
-from backend.eval.shape_metrics import align_to_truth, front_silhouette_iou
 from backend.export.mesh_io import load_user_mesh
 from backend.intake import load_photo
 from backend.intake.lens import DEFAULT_FOCAL_35MM, ExifFocal, photo_lens
@@ -31,8 +28,11 @@ from backend.progress import Progress
 from backend.shape.body import world_from_fit
 from backend.shape.body.dress import PinholeView, body_silhouette, dress_body, ring_means
 from backend.shape.body.model import PARTS
-from backend.synthetic.people import make_person
-from backend.synthetic.photo import save_photo, take_photo
+from lab.eval.body_checks import arm_torso_gap_cm, back_of_head_is_round, feet_point_forward, knee_flexion_deg
+from lab.eval.pose_checks import fitted_joints, flexion_deg, pose_errors
+from lab.eval.shape_metrics import align_to_truth, front_silhouette_iou
+from lab.synthetic.people import make_person
+from lab.synthetic.photo import save_photo, take_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 

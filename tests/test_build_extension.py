@@ -59,6 +59,23 @@ def test_documented_command_works_on_a_fresh_clone_without_blender(clone):
     assert {"blender_manifest.toml", "__init__.py", "backend_bundle/install_deps.py"} <= names
 
 
+def test_the_zip_ships_the_product_not_the_lab(clone):
+    """Benchmarks, evaluation, synthetic people and random-weight models stay out of what artists install,
+    and nothing that ships imports them (issue 17, item 4)."""
+    proc = _system_python_build(clone)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [zip_path] = (clone / "dist").glob("photo_digitize-*.zip")
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        sources = {n: zf.read(n).decode() for n in names if n.endswith(".py")}
+    assert "backend_bundle/backend/pipeline.py" in names  # the product is there
+    lab_like = [n for n in names if n.startswith("backend_bundle/lab/")
+                or any(part in n for part in ("/eval/", "/synthetic/", "bench", "random_weights"))]
+    assert lab_like == []
+    importing_lab = [n for n, text in sources.items() if "from lab" in text or "import lab" in text]
+    assert importing_lab == []
+
+
 def test_without_blender_a_broken_manifest_is_refused_in_one_line(clone):
     manifest = clone / "blender_manifest.toml"
     manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.1"'))

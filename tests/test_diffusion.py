@@ -21,7 +21,6 @@ import pytest
 from backend.errors import UserError
 from backend.models import registry
 from backend.models.download import plan_files
-from backend.models.random_weights import TINY, build_models
 from backend.presets import PRESETS
 from backend.synthesis import ClassicalInpainter, DiffusionInpainter, InpaintRequest, choose_inpainter
 from backend.synthesis.diffusion import (
@@ -35,6 +34,7 @@ from backend.synthesis.diffusion import (
     person_crop,
     steps_for_strength,
 )
+from lab.random_weights import TINY, build_models
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"

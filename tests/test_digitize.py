@@ -15,10 +15,10 @@ import trimesh
 from PIL import Image
 
 from backend.conventions import ORTHOGRAPHIC, Camera, look_at
-from backend.eval.scoring import compare, render_figure_albedo, render_textured
 from backend.export.mesh_io import load_user_mesh
-from backend.synthetic.figure import make_figure
 from backend.views import View, view_cameras
+from lab.eval.scoring import compare, render_figure_albedo, render_textured
+from lab.synthetic.figure import make_figure
 from tests.conftest import SAMPLE_DIGITIZE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,15 +120,15 @@ def test_turntable_has_no_holes_and_no_face_on_the_back(sample_out):
 
 
 def test_a_face_detector_finds_the_face_in_front_and_none_on_the_back(sample_out):
-    from backend.eval.faces import MIN_SCORE, check_faces
+    from lab.eval.faces import MIN_SCORE, check_faces
 
     _, mesh, texture = load_result(sample_out)
     check = check_faces(mesh, texture)
     assert check.scores["front"] >= MIN_SCORE, check.scores  # the detector sees this face at all
     assert check.scores["back"] < MIN_SCORE, check.scores
     # The photo carried round as it is (the mirror baseline: the face on the back of the head) is caught.
-    from backend.eval.baselines import photo_filled_outside, render_mirrored
-    from backend.eval.faces import detect_faces, head_portraits
+    from lab.eval.baselines import photo_filled_outside, render_mirrored
+    from lab.eval.faces import detect_faces, head_portraits
 
     result = json.loads((sample_out / "result.json").read_text())
     photo = np.asarray(Image.open(SAMPLE).convert("RGB"), np.float32) / 255.0

@@ -1,4 +1,4 @@
-"""The evaluation instruments: the protocol's views, the mirror baseline, and `python -m backend.eval` end to end."""
+"""The evaluation instruments: the protocol's views, the mirror baseline, and `python -m lab.eval` end to end."""
 
 import csv
 import os
@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from backend.conventions import ORTHOGRAPHIC, Camera, look_at
-from backend.eval.baselines import photo_filled_outside, render_mirrored
-from backend.eval.groundtruth import (
+from lab.eval.baselines import photo_filled_outside, render_mirrored
+from lab.eval.groundtruth import (
     GROUPS,
     PHOTO_SIZE,
     photo_camera,
@@ -22,9 +22,9 @@ from backend.eval.groundtruth import (
     view_group,
     write_photo,
 )
-from backend.eval.report import stage_times, summarise
-from backend.eval.scoring import compare, render_figure_albedo
-from backend.synthetic.figure import make_figure
+from lab.eval.report import stage_times, summarise
+from lab.eval.scoring import compare, render_figure_albedo
+from lab.synthetic.figure import make_figure
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PHOTO_DIGITIZE_MODELS": tempfile.mkdtemp(prefix="no-models-")}
@@ -89,7 +89,7 @@ def test_summary_groups_and_stage_medians():
 
 def test_eval_command_scores_a_figure_all_the_way_round(tmp_path):
     out = tmp_path / "eval"
-    r = subprocess.run([sys.executable, "-m", "backend.eval", "--seeds", "1", "--views", "8", "--resolution", "96",
+    r = subprocess.run([sys.executable, "-m", "lab.eval", "--seeds", "1", "--views", "8", "--resolution", "96",
                         "--out", str(out)], cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "front" in r.stdout and "mirror" in r.stdout and "fusion" in r.stdout
@@ -113,12 +113,12 @@ def test_eval_command_scores_a_figure_all_the_way_round(tmp_path):
 
 
 def test_eval_names_the_people_it_knows(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "backend.eval", "--people", "nobody", "--out", str(tmp_path)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "lab.eval", "--people", "nobody", "--out", str(tmp_path)], cwd=ROOT,
                        capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 2 and "nobody" in r.stderr and "arms_crossed" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_eval_refuses_a_protocol_too_small_to_score(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "backend.eval", "--views", "2", "--out", str(tmp_path)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "lab.eval", "--views", "2", "--out", str(tmp_path)], cwd=ROOT,
                        capture_output=True, text=True, env=ENV)
     assert r.returncode == 2 and r.stderr.startswith("error:") and not list(tmp_path.iterdir())

@@ -1,7 +1,7 @@
 """Acceptance on people other than the bundled sample: synthetic figures of known shape and colour.
 
 The sample (figure seed 3) is checked by tests/test_cli.py and tests/test_digitize.py; here the
-same promises are held on other figures (backend/synthetic/figure.py), each photographed from the
+same promises are held on other figures (lab/synthetic/figure.py), each photographed from the
 front on a plain background as a user would:
 
 - shape (issue 3): the mesh seen through `input_camera` covers the person's mask (IoU >= 0.97); it
@@ -26,15 +26,15 @@ from PIL import Image
 from skimage import measure
 
 from backend.conventions import Camera, portrait_camera
-from backend.eval.groundtruth import PHOTO_BACKGROUND, photo_camera
-from backend.eval.scoring import render_figure_albedo, render_textured
 from backend.export.mesh_io import load_user_mesh
 from backend.mesh import Mesh
 from backend.metrics import mask_iou, psnr, ssim
 from backend.progress import Progress
 from backend.raster import render_maps
-from backend.synthetic.figure import Capsule, Figure, make_figure, mesh_capsules
 from backend.views import View, view_cameras
+from lab.eval.groundtruth import PHOTO_BACKGROUND, photo_camera
+from lab.eval.scoring import render_figure_albedo, render_textured
+from lab.synthetic.figure import Capsule, Figure, make_figure, mesh_capsules
 
 pytestmark = pytest.mark.slow  # about 80 s in all on 2 CPU cores: three figures made, one of them digitized
 
@@ -62,7 +62,7 @@ def waving(seed: int, voxel_m: float = 0.012) -> Figure:
 
 def photograph(figure: Figure, path: Path, size=(640, 900), shift_px=(0.0, 0.0)) -> tuple[Path, np.ndarray]:
     """The figure's photo through a 50 mm lens (unshaded true colours, light grey backdrop, as
-    backend/eval/groundtruth.py makes them), optionally in another frame and off-centre; and the
+    lab/eval/groundtruth.py makes them), optionally in another frame and off-centre; and the
     person's true mask in it."""
     if size == (640, 900) and shift_px == (0.0, 0.0):
         cam = photo_camera(figure.height_m)

@@ -84,7 +84,9 @@ JOB_CASES = [
     ([], ["options must be an object", "got a list"]),
     ('{"command": "digitize", "photo": 12}', ["'photo' must be a file path (text), got 12"]),
     ('{"command": "digitize", "photo": "photo.jpg", "Options": {}}', ["'Options' is not a job.json key"]),
-    ('{"command": "digitize", "photo": "photo.jpg", "version": 2}', ["version 2"]),
+    ('{"command": "digitize", "photo": "photo.jpg", "version": 2}',
+     ["written by a newer add-on (job version 2; this backend reads 1)", "Install / Update Backend"]),
+    ('{"command": "digitize", "photo": "photo.jpg", "version": "1"}', ["version '1' is not one this backend reads"]),
     ('{"command": "paint", "photo": "photo.jpg"}', ["'command' must be one of digitize, shape, retexture"]),
     ('["digitize"]', ["must hold one object"]),
 ]

@@ -287,7 +287,7 @@ def test_a_killed_runs_staging_is_gone_after_the_next_run(tmp_path, box):
 def test_every_output_file_gets_the_umask_modes(tmp_path, umask):
     """Writers that use mkstemp (texture, mesh, GLB, preview: write_atomic) make 0600 files; the result's
     files end up as any file the user makes: 0644 under the usual umask, readable by colleagues."""
-    from backend.export.glb import write_atomic
+    from backend.files import write_atomic
 
     old = os.umask(umask)
     try:

@@ -296,7 +296,7 @@ def build_tiny_marigold(folder):
     from diffusers import AutoencoderKL, DDIMScheduler, MarigoldNormalsPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from backend.models.random_weights import write_tokenizer
+    from lab.random_weights import write_tokenizer
 
     torch.manual_seed(0)
     # 8 input channels: the image's latent and the normals' latent, side by side.

@@ -1,5 +1,5 @@
-"""The shape metrics and anatomy checks (backend/eval/shape_metrics.py, body_checks.py) on cases whose answer
-is known, and `python -m backend.eval shape` end to end.
+"""The shape metrics and anatomy checks (lab/eval/shape_metrics.py, body_checks.py) on cases whose answer
+is known, and `python -m lab.eval shape` end to end.
 
 The anatomy checks must say yes on a synthetic person that has the property and no on today's 2.5D
 mesh from the silhouette (two height fields sewn at the outline), which is what they are for.
@@ -18,7 +18,11 @@ import pytest
 import trimesh
 
 from backend.conventions import ORTHOGRAPHIC, Camera, look_at
-from backend.eval.body_checks import (
+from backend.export.mesh_io import obj_text
+from backend.mesh import Mesh
+from backend.raster import render_maps
+from backend.shape.silhouette import SilhouetteShape
+from lab.eval.body_checks import (
     arm_torso_gap_cm,
     back_of_head_is_round,
     feet_point_forward,
@@ -26,8 +30,8 @@ from backend.eval.body_checks import (
     head_back_roundness,
     knee_flexion_deg,
 )
-from backend.eval.shape_eval import summary_tables
-from backend.eval.shape_metrics import (
+from lab.eval.shape_eval import summary_tables
+from lab.eval.shape_metrics import (
     align_to_truth,
     area_centroid,
     chamfer_cm,
@@ -37,11 +41,7 @@ from backend.eval.shape_metrics import (
     slab_thickness_profile,
     translated,
 )
-from backend.export.mesh_io import obj_text
-from backend.mesh import Mesh
-from backend.raster import render_maps
-from backend.shape.silhouette import SilhouetteShape
-from backend.synthetic.people import make_person
+from lab.synthetic.people import make_person
 
 ROOT = Path(__file__).resolve().parent.parent
 VOXEL = 0.02
@@ -161,7 +161,7 @@ def test_eval_command_scores_the_true_mesh_as_perfect(tmp_path):
     truth.write_text(obj_text(make_person("knee_raised", voxel_m=VOXEL).mesh))
     out = tmp_path / "eval"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-m", "backend.eval", "shape", "--names", "knee_raised", "--voxel", str(VOXEL),
+    r = subprocess.run([sys.executable, "-m", "lab.eval", "shape", "--names", "knee_raised", "--voxel", str(VOXEL),
                         "--shape-args", f"--mesh {truth} --views 180", "--out", str(out)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -177,9 +177,9 @@ def test_true_landmarks_read_like_mediapipe_s_on_the_photo(people):
     """The eval's true-pose ceiling (--true-landmarks) hands the fit the figure's joints in mediapipe's
     frames: pixels where the photo's camera sees them, metres round the mid-hips with x right, y up
     and z toward the camera."""
-    from backend.eval.true_landmarks import true_landmarks
     from backend.shape.body import pose as mp
-    from backend.synthetic.photo import photographer_camera
+    from lab.eval.true_landmarks import true_landmarks
+    from lab.synthetic.photo import photographer_camera
 
     person = people["jumping"]  # knees bent toward the camera, feet behind
     camera = photographer_camera(person.mesh.vertices)

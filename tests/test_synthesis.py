@@ -6,8 +6,8 @@ import pytest
 from backend.raster import render_maps
 from backend.synthesis import ClassicalInpainter, InpaintRequest, SupportView, aggregate, view_word
 from backend.synthesis.back_view import classical_back_view, find_head
-from backend.synthetic.figure import make_figure
 from backend.views import View, view_cameras
+from lab.synthetic.figure import make_figure
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_shade_is_not_a_hat_but_another_colour_is():
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_hair_beside_the_face_is_not_taken_for_a_hat(seed):
     """Figures lit from the upper left, as in a photo (their hair darker on the shaded side and at the rim)."""
-    from backend.synthetic.figure import render_figure
+    from lab.synthetic.figure import render_figure
 
     fig = make_figure(seed=seed, height_m=1.7, voxel_m=0.015)
     cam = view_cameras(fig.mesh, [View(0)], resolution=512)[0]

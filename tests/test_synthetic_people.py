@@ -1,4 +1,4 @@
-"""Posed, dressed synthetic people (backend/synthetic/people.py) and their photos (backend/synthetic/photo.py).
+"""Posed, dressed synthetic people (lab/synthetic/people.py) and their photos (lab/synthetic/photo.py).
 
 The ground truth the shape stage is judged by must itself be right: deterministic, watertight, in
 the world frame, its joints where the pose's angles put them, its clothes hiding the body, its
@@ -15,10 +15,10 @@ import trimesh
 from PIL import Image
 
 from backend.conventions import PERSPECTIVE, orbit_camera
-from backend.eval.body_checks import horizontal_section, knee_flexion_deg
-from backend.synthetic.appearance import MARKINGS, MATERIALS
-from backend.synthetic.people import FIGURE_NAMES, make_person
-from backend.synthetic.photo import focal_px, render_marking_masks, save_photo, take_photo
+from lab.eval.body_checks import horizontal_section, knee_flexion_deg
+from lab.synthetic.appearance import MARKINGS, MATERIALS
+from lab.synthetic.people import FIGURE_NAMES, make_person
+from lab.synthetic.photo import focal_px, render_marking_masks, save_photo, take_photo
 
 VOXEL = 0.02  # coarse meshes keep the suite fast; the evaluation uses 1 cm
 

@@ -1,6 +1,6 @@
 """The side the photo never saw, on people (issue 14): the back of each limb from that limb.
 
-A synthetic person (backend/synthetic/people.py) with crossed arms is photographed and digitized
+A synthetic person (lab/synthetic/people.py) with crossed arms is photographed and digitized
 as a user would; the result's back is rendered and compared with the person's true colours. Where
 the truth is the back of the shirt, the result must not show the forearms that lay across the
 belly in the photo. Measured at the test's size: the front carried round straight through (as before
@@ -21,14 +21,14 @@ import pytest
 from PIL import Image
 
 from backend.conventions import orbit_camera
-from backend.eval.scoring import render_textured
 from backend.export.mesh_io import load_user_mesh
 from backend.pipeline import DigitizeOptions, run_digitize
 from backend.progress import Progress
 from backend.raster import render_maps
-from backend.synthetic.people import FigureSpec, make_person
-from backend.synthetic.photo import render_marking_masks, save_photo, take_photo
-from backend.synthetic.skeleton import Phenotype
+from lab.eval.scoring import render_textured
+from lab.synthetic.people import FigureSpec, make_person
+from lab.synthetic.photo import render_marking_masks, save_photo, take_photo
+from lab.synthetic.skeleton import Phenotype
 
 pytestmark = pytest.mark.slow  # one person digitized at a small size: about 30 s on 2 CPU cores
 

@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 import bpy  # noqa: E402
 
-from backend.tables import table  # noqa: E402
 from blender_addon import scene_result  # noqa: E402
+from lab.tables import table  # noqa: E402
 
 
 def build_once(out_dir: Path, name: str) -> list[float]:

@@ -25,16 +25,16 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee 
 'diffusers', diffusers.__version__, 'numpy', numpy.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
 
 echo "== building the random-weight inpainting + normal ControlNet ($SIZE)"
-timeout 300 "$PY" -c "import sys; from pathlib import Path; from backend.bench_diffusion import build_in_child
+timeout 300 "$PY" -c "import sys; from pathlib import Path; from lab.bench_diffusion import build_in_child
 print(f'built in {build_in_child(Path(sys.argv[1]), sys.argv[2]):.0f} s')" "$MODELS" "$SIZE" >"$OUT/build.txt" 2>&1 \
     || { tail -20 "$OUT/build.txt"; echo "building the models failed: nothing measured"; exit 1; }
 
 failed=0
 echo "== whole digitize ($DEVICE)"
-timeout 420 "$PY" -m backend.bench_diffusion --device "$DEVICE" --models-dir "$MODELS" 2>&1 \
+timeout 420 "$PY" -m lab.bench_diffusion --device "$DEVICE" --models-dir "$MODELS" 2>&1 \
     | tee "$OUT/bench_cuda.txt" || failed=1
 echo "== offload + attention slicing, views only ($DEVICE)"
-timeout 240 "$PY" -m backend.bench_diffusion --device "$DEVICE" --offload --no-digitize --runs 2 --models-dir "$MODELS" \
+timeout 240 "$PY" -m lab.bench_diffusion --device "$DEVICE" --offload --no-digitize --runs 2 --models-dir "$MODELS" \
     2>&1 | tee "$OUT/bench_offload.txt" || failed=1
 echo "== CUDA tests"
 timeout 240 "$PY" -m pytest tests/test_diffusion.py tests/test_raster.py -m cuda -q -p no:cacheprovider 2>&1 \

@@ -1,6 +1,6 @@
 """Regenerate samples/person.jpg: a synthetic clothed person on a plain background.
 
-The project ships no third-party photos; this figure (backend/synthetic/figure.py) stands in
+The project ships no third-party photos; this figure (lab/synthetic/figure.py) stands in
 for one. Run: .venv/bin/python tools/make_sample.py
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from backend.conventions import ORTHOGRAPHIC, Camera, look_at
-from backend.synthetic.figure import make_figure, render_figure
+from lab.synthetic.figure import make_figure, render_figure
 
 SEED, WIDTH, HEIGHT = 3, 768, 1024
 

@@ -22,16 +22,13 @@ The file is written under a temporary name in the same folder and renamed when c
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import struct
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from ..files import encode_png, write_atomic
 from ..mesh import Mesh
 
 GLB_MAGIC = 0x46546C67  # b"glTF"
@@ -46,42 +43,7 @@ ROUGHNESS = 0.8
 WORLD_TO_GLTF = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
-def write_atomic(path: str | Path, chunks: bytes | Iterable[bytes]) -> Path:
-    """Write bytes under a temporary name beside `path`, then rename: the file is whole or absent."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(chunks, bytes | bytearray | memoryview):
-        chunks = (chunks,)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
-def encode_png(image: np.ndarray, compress_level: int = 3) -> bytes:
-    """uint8 gray/RGB/RGBA array (row 0 at the top) -> PNG bytes."""
-    from PIL import Image
-
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"texture must be uint8, got {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", compress_level=compress_level)
-    return buf.getvalue()
-
-
-def split_uv_seams(mesh: Mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_uv_seams(mesh: Mesh) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """One output vertex per distinct (vertex, uv) corner pair.
 
     Returns (vertex_index (N,), uv_index (N,), faces (F, 3) into the N output vertices).
@@ -90,10 +52,11 @@ def split_uv_seams(mesh: Mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not mesh.has_uv:
         used, inverse = np.unique(np.asarray(mesh.faces, np.int64), return_inverse=True)
         return used, None, inverse.reshape(mesh.faces.shape)
-    faces, faces_uv = np.asarray(mesh.faces, np.int64), np.asarray(mesh.faces_uv, np.int64)
-    key = faces.reshape(-1) * np.int64(len(mesh.uv)) + faces_uv.reshape(-1)
+    uv, faces_uv = mesh.uv_layout()
+    faces, faces_uv = np.asarray(mesh.faces, np.int64), np.asarray(faces_uv, np.int64)
+    key = faces.reshape(-1) * np.int64(len(uv)) + faces_uv.reshape(-1)
     unique, inverse = np.unique(key, return_inverse=True)
-    return unique // len(mesh.uv), unique % len(mesh.uv), inverse.reshape(faces.shape)
+    return unique // len(uv), unique % len(uv), inverse.reshape(faces.shape)
 
 
 def _pad4(data: bytes, fill: bytes = b"\0") -> bytes:

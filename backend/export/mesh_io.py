@@ -59,12 +59,12 @@ def obj_text(mesh: Mesh, mtl_name: str | None = None, material: str | None = Non
         buf.write(f"mtllib {mtl_name}\n")
     np.savetxt(buf, mesh.vertices, fmt="v %.6f %.6f %.6f")
     if mesh.has_uv:
-        np.savetxt(buf, mesh.uv, fmt="vt %.6f %.6f")
+        np.savetxt(buf, mesh.uv_layout()[0], fmt="vt %.6f %.6f")
     if material:
         buf.write(f"usemtl {material}\n")
     f = mesh.faces + 1
     if mesh.has_uv:
-        t = mesh.faces_uv + 1
+        t = mesh.uv_layout()[1] + 1
         interleaved = np.stack([f[:, 0], t[:, 0], f[:, 1], t[:, 1], f[:, 2], t[:, 2]], axis=1)
         np.savetxt(buf, interleaved, fmt="f %d/%d %d/%d %d/%d")
     else:

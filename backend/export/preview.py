@@ -121,6 +121,6 @@ def render_turntable(mesh: Mesh, texture: np.ndarray | None, *, azimuths: Sequen
 
 def write_preview(path: str | Path, mesh: Mesh, texture: np.ndarray | None, **kwargs) -> Path:
     """render_turntable(mesh, texture, **kwargs) saved as a PNG (written whole or not at all)."""
-    from .glb import encode_png, write_atomic
+    from ..files import encode_png, write_atomic
 
     return write_atomic(path, encode_png(render_turntable(mesh, texture, **kwargs), compress_level=6))

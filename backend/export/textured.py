@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import encode_png, write_atomic
 from ..mesh import Mesh
-from .glb import encode_png, write_atomic
 from .mesh_io import obj_text
 
 MATERIAL_NAME = "avatar_material"

@@ -32,10 +32,11 @@ def uv_charts(mesh: Mesh) -> tuple[int, np.ndarray]:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    f = len(mesh.faces_uv)
-    t = int(mesh.faces_uv.max()) + 1 if f else 0
+    faces_uv = mesh.uv_layout()[1]
+    f = len(faces_uv)
+    t = int(faces_uv.max()) + 1 if f else 0
     rows = np.repeat(np.arange(f), 3)
-    cols = f + mesh.faces_uv.reshape(-1)
+    cols = f + faces_uv.reshape(-1)
     graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(f + t, f + t))
     _, comp = connected_components(graph, directed=False)
     _, face_chart = np.unique(comp[:f], return_inverse=True)
@@ -73,8 +74,9 @@ def chart_labels(mesh: Mesh, resolution: int, dilate: int = 1) -> np.ndarray:
     r = int(resolution)
     _, face_chart = uv_charts(mesh)
     out = np.full(r * r, -1, np.int32)
-    xy = np.stack([mesh.uv[:, 0] * r, (1.0 - mesh.uv[:, 1]) * r], axis=1)  # continuous texel coordinates
-    tri = xy[mesh.faces_uv]  # (F, 3, 2)
+    uv, faces_uv = mesh.uv_layout()
+    xy = np.stack([uv[:, 0] * r, (1.0 - uv[:, 1]) * r], axis=1)  # continuous texel coordinates
+    tri = xy[faces_uv]  # (F, 3, 2)
     # texels holding the UV vertices first: triangles drawn next take precedence
     corner = tri.reshape(-1, 2)
     vx = np.clip(np.floor(corner[:, 0]), 0, r - 1).astype(np.int64)

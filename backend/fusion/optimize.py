@@ -198,7 +198,7 @@ def optimize_texture(init: np.ndarray, tensors: Sequence[ViewTensors], *, iterat
             subset = sorted(torch.randperm(n, generator=gen)[:k].tolist())
             scale = n / k
         else:
-            subset, scale = range(n), 1.0
+            subset, scale = list(range(n)), 1.0
         opt.zero_grad(set_to_none=True)
         for g in opt.param_groups:
             g["lr"] = lr_at(it)

@@ -115,7 +115,7 @@ class LpipsAlex(PerceptualLoss):
             return [f.detach() for f in self._features(y)]
 
     def compare(self, x: torch.Tensor, prepared) -> torch.Tensor:
-        total = 0.0
+        total = x.new_zeros(())
         for lin, fx, fy in zip(self.model.lins, self._features(x), prepared, strict=True):
             total = total + lin((fx - fy) ** 2).mean(dim=(2, 3))
         return total.mean()
@@ -166,6 +166,9 @@ class MsGradSsim(PerceptualLoss):
 
     name = SUBSTITUTE_NAME
     C1, C2 = 0.01**2, 0.03**2
+    window: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    sobel: torch.Tensor
+    blur: torch.Tensor
 
     def __init__(self, levels: int = 4, window: int = 7, sigma: float = 1.5):
         super().__init__()
@@ -199,9 +202,9 @@ class MsGradSsim(PerceptualLoss):
             return [tuple(t.detach() for t in self._stats(level)) for level in self._pyramid(y)]
 
     def compare(self, x: torch.Tensor, prepared) -> torch.Tensor:
-        total = 0.0
+        total = x.new_zeros(())
         window9 = self.window.repeat(3, 1, 1, 1)
-        k = self.window.shape[-1] // 2
+        k = int(self.window.shape[-1]) // 2
         for xl, (yl, gy, mu_y, var_y) in zip(self._pyramid(x), prepared, strict=True):
             gx = self._filter(xl, self.sobel)
             # E[x], E[x^2], E[xy] in one grouped convolution

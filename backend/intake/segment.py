@@ -22,6 +22,7 @@ import numpy as np
 
 from backend.errors import NoPersonError, SeveralPeopleError, UserError
 from backend.intake.photo import Photo
+from backend.metrics import mask_iou
 from backend.native_logs import quiet_stderr
 
 METHODS = ("auto", "alpha", "mediapipe", "grabcut")
@@ -177,11 +178,6 @@ def _grabcut(rgb: np.ndarray, init: np.ndarray, iterations: int) -> np.ndarray |
     return np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD))
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 def _to_original(mask_small: np.ndarray, width: int, height: int) -> np.ndarray:
     if mask_small.shape == (height, width):
         return mask_small.astype(bool)
@@ -251,6 +247,7 @@ def _has_real_transparency(alpha: np.ndarray | None) -> bool:
 
 
 def _segment_alpha(photo: Photo) -> Segmentation:
+    assert photo.alpha is not None  # chosen only for a photo with transparency
     return Segmentation(mask=photo.alpha >= 0.5, method="alpha", notes=["used the photo's transparency as the mask"],
                         confidence=1.0)
 
@@ -304,7 +301,7 @@ def _refine_with_grabcut(small: np.ndarray, prob: np.ndarray) -> np.ndarray | No
     if refined is None:
         return None
     refined = cv2.morphologyEx(refined.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)).astype(bool)
-    if _iou(refined, fg0) < 0.8:  # GrabCut wandered off (background colours like the clothes)
+    if mask_iou(refined, fg0) < 0.8:  # GrabCut wandered off (background colours like the clothes)
         return None
     return refined
 

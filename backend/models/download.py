@@ -40,7 +40,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from ..errors import brief
@@ -191,8 +191,10 @@ class HuggingFaceHub:
         info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
         files = {}
         for s in info.siblings or []:
-            lfs = s.lfs or {}  # BlobLfsInfo is a dict too, in every huggingface_hub version
+            lfs: Any = s.lfs or {}  # BlobLfsInfo is a dict too, in every huggingface_hub version
             files[s.rfilename] = RemoteFile(s.rfilename, s.size, lfs.get("sha256"), None if lfs else s.blob_id)
+        if info.sha is None:
+            raise DownloadError(f"{repo_id}: the hub gave no commit for revision {revision or 'main'}")
         return info.sha, files
 
     def fetch(self, repo_id: str, commit: str, names: list[str], dest: Path) -> None:
@@ -229,7 +231,7 @@ def verify(path: Path, remote: RemoteFile, what: str) -> str:
     if remote.sha256 is not None and sha != remote.sha256.lower():
         raise DownloadError(f"{what}: {remote.name} has sha256 {sha[:16]}..., the hub publishes "
                             f"{remote.sha256[:16]}...")
-    if remote.sha256 is None and blob != remote.blob_id.lower():
+    if remote.sha256 is None and remote.blob_id is not None and blob != remote.blob_id.lower():
         raise DownloadError(f"{what}: {remote.name} has git blob id {blob[:16]}..., the hub publishes "
                             f"{remote.blob_id[:16]}...")
     return sha

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .registry import offline
 
@@ -23,9 +24,9 @@ from .registry import offline
 class LoadedPipeline:
     """A ready StableDiffusionControlNetInpaintPipeline and what it was built from."""
 
-    pipe: object
+    pipe: Any  # a diffusers pipeline, imported with the weights
     device: str
-    dtype: object  # torch.dtype
+    dtype: Any  # torch.dtype
     controlnets: tuple[str, ...]  # role keys, in the order the pipeline takes their control images
     folders: dict[str, Path] = field(default_factory=dict)
     base_scheduler_config: dict = field(default_factory=dict)

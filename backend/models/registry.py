@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 from ..notes import Note
@@ -130,6 +131,7 @@ def offline() -> Iterator[None]:
              "DO_NOT_TRACK")
     saved = {n: os.environ.get(n) for n in names}
     os.environ.update({n: "1" for n in names})
+    constants: Any
     try:
         from huggingface_hub import constants
     except ImportError:  # pragma: no cover - the environment always has it
@@ -210,11 +212,11 @@ class ModelSources:
     def resolve_all(self, keys: Iterable[str]) -> dict[str, Path | None]:
         return {k: self.resolve(k)[0] for k in keys}
 
-    def warnings(self) -> list[str]:
+    def warnings(self) -> list[Note]:
         """Folders inside --models-dir that are no role's (a typo would otherwise go unnoticed)."""
         if self.models_dir is None or not self.models_dir.is_dir():
             return []
-        out = []
+        out: list[Note] = []
         for p in sorted(self.models_dir.iterdir()):
             if p.is_dir() and not p.name.startswith(".") and p.name not in ROLES:
                 out.append(Note(f"--models-dir {self.models_dir}: the folder {p.name!r} is not a model role and is "

@@ -24,7 +24,7 @@ _TOES = [f"toe{t}-{j}" for t in range(1, 6) for j in range(1, 4) if not (t == 1 
 def _side(side: str, names: dict) -> list[tuple[str, list[str], str | None]]:
     """One side's bones: (name, MakeHuman members with side suffix, bone it points at or None)."""
     s = f".{side}"
-    out = [(names["shoulder"], [f"clavicle{s}", f"shoulder01{s}"], None),
+    out: list[tuple[str, list[str], str | None]] = [(names["shoulder"], [f"clavicle{s}", f"shoulder01{s}"], None),
            (names["arm"], [f"upperarm01{s}", f"upperarm02{s}"], None),
            (names["forearm"], [f"lowerarm01{s}", f"lowerarm02{s}"], None),
            (names["hand"], [f"wrist{s}"] + [f"metacarpal{m}{s}" for m in range(1, 5)], None)]

@@ -10,11 +10,14 @@ user-supplied mesh plug in behind the same call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..conventions import Camera
 from ..intake.lens import WorkingLens
 from ..mesh import Mesh
+
+if TYPE_CHECKING:  # the body model's package imports this one
+    from .body import FittedBody
 
 
 @dataclass
@@ -27,7 +30,7 @@ class ShapeResult:
     # prediction), in plain words for result.json's `fallbacks`; "" when nothing was given up.
     fallback_why: str = ""
     fallback_failed: bool = False  # the model was there but failed (a warning), rather than absent (a log line)
-    body: object | None = None  # the fitted body model (shape.body.FittedBody) when one was fitted
+    body: FittedBody | None = None  # the fitted body model when one was fitted
 
 
 class ShapeEstimator(Protocol):

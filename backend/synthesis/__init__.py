@@ -20,7 +20,7 @@ __all__ = [
 
 
 def choose_inpainter(name: str, preset, device: str, *, models_dir=None, models=None, steps: int | None = None,
-                     offload: bool = False) -> tuple[Inpainter, list[str]]:
+                     offload: bool = False) -> tuple[Inpainter, list[Note]]:
     """The inpainter to use and plain-language warnings about the choice (missing weights are never silent).
 
     "auto": the diffusion inpainter when the `inpaint` and `controlnet_normal` models are on

@@ -140,10 +140,10 @@ class HeadRegion:
             self.ear_y = float(front + EAR_DEPTH_FRACTION * (back - front))
 
 
-def unproject_to_middle(camera: Camera, uv: np.ndarray) -> np.ndarray:
+def unproject_to_middle(camera: Camera, uv: np.ndarray | list) -> np.ndarray:
     """World points where the rays of pixel coordinates (N, 2) cross the person's middle plane (y = 0):
     the photo's camera may be a pinhole or orthographic."""
-    origins, dirs = camera.rays(uv)
+    origins, dirs = camera.rays(np.asarray(uv, np.float64))
     t = -origins[:, 1] / np.where(np.abs(dirs[:, 1]) < 1e-9, 1e-9, dirs[:, 1])
     return origins + t[:, None] * dirs
 
@@ -153,9 +153,9 @@ def find_head(photo_rgb: np.ndarray, photo_mask: np.ndarray, camera: Camera, hei
     """Where the head is (in the world) and what colour its hair is, from the working photo."""
     rows, cols = np.nonzero(photo_mask)
     top_v = rows.min() + 0.0
-    have = landmarks_working is not None and np.all(landmarks_working[FACE_LANDMARKS, 2] > 0.3)
-    if have:
-        lm = landmarks_working
+    lm = landmarks_working
+    have = lm is not None and bool(np.all(lm[FACE_LANDMARKS, 2] > 0.3))
+    if lm is not None and have:
         eyes_v = lm[[LEFT_EYE, RIGHT_EYE], 1].mean()
         mouth_v = lm[[MOUTH_LEFT, MOUTH_RIGHT], 1].mean()
         chin_v = mouth_v + 0.9 * (mouth_v - eyes_v)

@@ -85,7 +85,8 @@ def normals_to_controlnet(normal: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def silhouette_to_segmentation(mask: np.ndarray) -> np.ndarray:
     """The silhouette as an ADE20K segmentation map: person colour on wall grey (for control_v11p_sd15_seg)."""
     m = np.asarray(mask, bool)
-    return np.where(m[..., None], np.float32(ADE20K_PERSON), np.float32(ADE20K_WALL)).astype(np.float32)
+    person, wall = np.asarray(ADE20K_PERSON, np.float32), np.asarray(ADE20K_WALL, np.float32)
+    return np.where(m[..., None], person, wall).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ class DiffusionInpainter:
         if c_known.any():
             base[c_missing] = push_pull(c_img, c_known)[c_missing]
         else:
-            base[c_missing] = np.float32(request.fallback_colour)
+            base[c_missing] = np.asarray(request.fallback_colour, np.float32)
         n_image, n_mask, controls = self._model_inputs(base, c_missing, c_sil, crop.cut(request.normal, 0.0))
 
         prompt, negative = self.prompts(request)

@@ -46,7 +46,7 @@ def confident_torso(landmarks_working: np.ndarray | None) -> np.ndarray | None:
     return np.asarray(landmarks_working[joints, :2], np.float64)
 
 
-def torso_polygon_mask(shape: tuple[int, int], landmarks_working: np.ndarray | None) -> np.ndarray | None:
+def torso_polygon_mask(shape: tuple[int, ...], landmarks_working: np.ndarray | None) -> np.ndarray | None:
     """Pixels between the pose's shoulders and hips, or None without confident landmarks."""
     corners = confident_torso(landmarks_working)
     if corners is None:

@@ -98,7 +98,8 @@ class BodyShape:
         # must match, pixel for pixel.
         k = fine_mask.shape[0] // mask.shape[0] if fine_mask is not None else 1
         view = PinholeView(lens.f * k, lens.cx * k, lens.cy * k, fit.pitch)
-        dressing = dress_body(fit.vertices, fit.faces, body.vertex_parts, fine_mask if k > 1 else mask, view,
+        dress_mask = fine_mask if fine_mask is not None and k > 1 else mask
+        dressing = dress_body(fit.vertices, fit.faces, body.vertex_parts, dress_mask, view,
                               voxel_m=self._voxel(fit))
         dressed = dressing.mesh
         lo_z, hi_z = dressed.vertices[:, 2].min(), dressed.vertices[:, 2].max()

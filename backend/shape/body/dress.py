@@ -103,11 +103,11 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return Mesh(vertices, faces).vertex_normals()
 
 
-def body_silhouette(vertices: np.ndarray, faces: np.ndarray, view: PinholeView, shape: tuple[int, int]) -> np.ndarray:
+def body_silhouette(vertices: np.ndarray, faces: np.ndarray, view: PinholeView, shape: tuple[int, ...]) -> np.ndarray:
     """The mesh's own mask through the photo's camera (pixel centres covered, as the rasteriser decides)."""
     from ...raster import render_maps
 
-    return render_maps(Mesh(vertices, faces), view.camera(shape), backend="cpu")[0].mask
+    return render_maps(Mesh(vertices, faces), view.camera((shape[0], shape[1])), backend="cpu")[0].mask
 
 
 def rim_offsets(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, view: PinholeView, mask: np.ndarray,
@@ -339,7 +339,7 @@ def _unproject(view: PinholeView, u: float, v: float, y_depth: float) -> tuple[f
     return float(x), float(z)
 
 
-def _depth_band(uv: np.ndarray, depth: np.ndarray, shape: tuple[int, int], footprint_px: float):
+def _depth_band(uv: np.ndarray, depth: np.ndarray, shape: tuple[int, ...], footprint_px: float):
     """Per pixel: the nearest and farthest depth of the points projecting there, and which pixels got any."""
     h, w = shape
     col = np.floor(uv[:, 0]).astype(int)

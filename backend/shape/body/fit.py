@@ -100,7 +100,7 @@ LIMB_WEIGHT = 0.005
 UPRIGHT_WEIGHT = 0.1
 CAMERA_TILT_WEIGHT = 0.0005
 # The spine bends little: with less, the fit leaned the trunk forward 6 degrees on average to
-# meet mediapipe's bent legs (backend/eval/pose_checks.py, docs/evaluation.md).
+# meet mediapipe's bent legs (lab/eval/pose_checks.py, docs/evaluation.md).
 SPINE_WEIGHT = 0.05
 # A leg whose knee mediapipe reads as bent less than this is held straight (module docstring).
 STRAIGHT_KNEE_READING_DEG = 35.0

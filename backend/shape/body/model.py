@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,9 +111,10 @@ def load_anny(cache_dir: Path | None = None, *, require_ready: bool = True) -> B
 class BodyModel:
     """Anny and its COCO keypoint regressor (23 points: COCO-17, big/small toe and heel per foot)."""
 
-    model: object
-    regressor: object
-    torch: object
+    # Imported when the body is first loaded (they take seconds), so typed loosely.
+    model: Any  # anny's body model
+    regressor: Any  # anny's keypoint regressor
+    torch: Any
 
     def __post_init__(self):
         labels = list(self.model.bone_labels)

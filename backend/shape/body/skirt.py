@@ -132,8 +132,9 @@ def round_garment(vertices: np.ndarray, parts: np.ndarray, mask: np.ndarray, sil
     heights = np.sort(heights)[::-1]  # from the hips down: the garment hangs from them
     step = float(heights[0] - heights[1]) if len(heights) > 1 else 0.01
     rows = np.full((len(heights), 3), np.nan)  # per slice: centre x, centre y, half width
-    leg_vertices = tuple(vertices[np.isin(parts, [PARTS.index(f"thigh.{side}"), PARTS.index(f"shin.{side}")])]
-                         for side in ("L", "R"))
+    left, right = (vertices[np.isin(parts, [PARTS.index(f"thigh.{side}"), PARTS.index(f"shin.{side}")])]
+                   for side in ("L", "R"))
+    leg_vertices = (left, right)
     for i, z in enumerate(heights):
         legs = leg_centres(leg_vertices, z)
         if legs is None:

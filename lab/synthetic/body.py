@@ -50,8 +50,8 @@ def body_pieces(ph: Phenotype, j: dict[str, np.ndarray]) -> list[Piece]:
         Piece(Ellipsoid(pelvis, np.array([0.165 if female else 0.15, 0.122, 0.13]) * s * g), "pelvis"),
     ]
     if female:
-        for side in (-1, 1):
-            pieces.append(Piece(Ellipsoid(chest + np.array([side * 0.055, -0.07 * g, -0.035]) * s,
+        for sign in (-1, 1):
+            pieces.append(Piece(Ellipsoid(chest + np.array([sign * 0.055, -0.07 * g, -0.035]) * s,
                                           np.array([0.06, 0.055, 0.055]) * s * g), "torso"))
     if g > 1.1:  # a belly that shows from the side
         pieces.append(Piece(Ellipsoid(waist + np.array([0, -0.045 * g, -0.02]) * s,

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..conventions import Camera
-from ..export.preview import sample_texture
-from ..mesh import Mesh
-from ..metrics import bbox_crop, mask_iou, psnr, ssim
-from ..raster import render_maps
+from backend.conventions import Camera
+from backend.export.preview import sample_texture
+from backend.mesh import Mesh
+from backend.metrics import bbox_crop, mask_iou, psnr, ssim
+from backend.raster import render_maps
 
 
 def render_textured(mesh: Mesh, texture: np.ndarray, camera: Camera, background=(1.0, 1.0, 1.0), maps=None):
@@ -66,7 +66,7 @@ def compare(result_img, result_mask, truth_img, truth_mask, lpips=None) -> Score
 
 def load_lpips_metric():
     """(fn(a, b) -> LPIPS distance of two (H, W, 3) float images in [0, 1], or None; a note)."""
-    from ..fusion.perceptual import BACKBONE_FILE, find_backbone, load_lpips
+    from backend.fusion.perceptual import BACKBONE_FILE, find_backbone, load_lpips
 
     path = find_backbone()
     if path is None:

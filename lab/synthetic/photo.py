@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..conventions import PERSPECTIVE, Camera, focal_px_from_35mm, look_at
-from ..raster import render_maps
+from backend.conventions import PERSPECTIVE, Camera, focal_px_from_35mm, look_at
+from backend.raster import render_maps
 
 PHOTO_SIZE = (768, 1024)  # width, height: a 3:4 portrait
 CHEST_HEIGHT = 0.72  # of the person's height: where the photographer holds the camera
@@ -134,7 +135,7 @@ def save_photo(photo: SyntheticPhoto, path: str | Path, exif: bool = True, quali
 
     path = Path(path)
     img = Image.fromarray(photo.rgb)
-    kwargs = {"quality": quality} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    kwargs: dict[str, Any] = {"quality": quality} if path.suffix.lower() in (".jpg", ".jpeg") else {}
     if exif:
         tags = Image.Exif()
         ifd = tags.get_ifd(_EXIF_IFD)

@@ -5,7 +5,7 @@ face carried round, a chin and a mouth under a block of hair) fails this check a
 is framed as a portrait (the top of the mesh, a 0.5 m square), rendered with the result's texture and
 shown to MediaPipe's short-range face detector (its model ships inside the wheel: no download).
 
-    python -m backend.eval faces OUT_DIR [OUT_DIR ...]
+    python -m lab.eval faces OUT_DIR [OUT_DIR ...]
 
 prints, per result, the detector's best score from the front, the sides and the back; a result
 passes when the front (where the photo shows a face) has one and the back has none.
@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..conventions import orbit_camera
-from ..export.mesh_io import load_user_mesh
-from ..mesh import Mesh
+from backend.conventions import orbit_camera
+from backend.export.mesh_io import load_user_mesh
+from backend.mesh import Mesh
+
 from .scoring import render_textured
 
 AZIMUTHS = {"front": 0.0, "left": 90.0, "back": 180.0, "right": 270.0}
@@ -53,8 +54,8 @@ def head_portraits(mesh: Mesh, paint, resolution: int = 256) -> dict[str, np.nda
 
 
 def detect_faces(portraits: dict[str, np.ndarray]) -> FaceCheck:
-    from ..intake.segment import import_mediapipe
-    from ..native_logs import quiet_stderr
+    from backend.intake.segment import import_mediapipe
+    from backend.native_logs import quiet_stderr
 
     mp = import_mediapipe()
     if mp is None:
@@ -81,7 +82,7 @@ def check_result(out_dir: Path) -> FaceCheck:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m backend.eval faces OUT_DIR [OUT_DIR ...]", file=sys.stderr)
+        print("usage: python -m lab.eval faces OUT_DIR [OUT_DIR ...]", file=sys.stderr)
         return 2
     print(f"{'result':40s} " + " ".join(f"{s:>6s}" for s in AZIMUTHS) + "  verdict")
     failed = 0

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..mesh import Mesh
+from backend.mesh import Mesh
+
 from .appearance import MARKINGS, MATERIALS, albedo, marking_masks, random_palette, surface_materials
 from .body import BODY_PARTS, Piece, body_pieces
 from .clothing import garment_pieces, hem_heights

@@ -10,11 +10,13 @@ is forty times slower, and far from a shape its distance does not change the sur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from skimage import measure
 
-from ..mesh import Mesh
+from backend.mesh import Mesh
+
 from .figure import Capsule, mesh_signed_volume
 
 
@@ -121,7 +123,7 @@ class RoundedBox:
 class Above:
     """`shape` cut flat below `z_min` (a trouser hem above the shoe)."""
 
-    shape: object
+    shape: Any  # any shape with an `sdf`
     z_min: float
 
     def sdf(self, p: np.ndarray) -> np.ndarray:
@@ -164,7 +166,7 @@ class Grid:
         hi = np.max([b[1] for b in boxes], axis=0) + pad
         lo = np.floor(lo / voxel) * voxel  # on a fixed lattice: the same person meshes the same anywhere
         n = np.ceil((hi - lo) / voxel).astype(int) + 1
-        return Grid(lo, voxel, tuple(int(x) for x in n))
+        return Grid(lo, voxel, (int(n[0]), int(n[1]), int(n[2])))
 
     def window(self, lo: np.ndarray, hi: np.ndarray) -> tuple[tuple[slice, ...], np.ndarray]:
         """The index window covering lo..hi, and its points (M, 3)."""

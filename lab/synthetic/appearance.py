@@ -48,7 +48,8 @@ def _along(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (p - a) @ ab / (ab @ ab)
 
 
-def surface_materials(p: np.ndarray, parts: list[str], layers: list[str], outfit, joints: dict) -> np.ndarray:
+def surface_materials(p: np.ndarray, parts: list[str] | np.ndarray, layers: list[str] | np.ndarray, outfit,
+                      joints: dict) -> np.ndarray:
     """Material name (MATERIALS) of each point from its part, its layer and the outfit."""
     has = set(outfit).__contains__
     out = np.full(len(p), "skin", dtype=object)

@@ -1,7 +1,7 @@
-"""`python -m backend.eval`: digitize the ground-truth figures and score the result all the way round.
+"""`python -m lab.eval`: digitize the ground-truth figures and score the result all the way round.
 
-For each figure (backend/eval/groundtruth.py): write its photo, run the whole `digitize` job on
-it, then render the truth, our result and the mirror baseline (backend/eval/baselines.py) from
+For each figure (lab/eval/groundtruth.py): write its photo, run the whole `digitize` job on
+it, then render the truth, our result and the mirror baseline (lab/eval/baselines.py) from
 90 orbit views 4 degrees apart, and score each against the truth (PSNR, SSIM, LPIPS when its
 weights exist, silhouette IoU). Prints a table per view group (front, side, back) and the
 median time of each stage; writes under --out:
@@ -13,12 +13,12 @@ median time of each stage; writes under --out:
     summary.md    what was printed
     seed<N>/, NAME/   the figure's photo and the digitize output, to look at
 
-`--people NAME... | all` scores the posed, dressed people of backend/synthetic/people.py instead of
+`--people NAME... | all` scores the posed, dressed people of lab/synthetic/people.py instead of
 (or beside `--seeds`) the capsule figures: their photos are shaded and taken through their own lens.
-`python -m backend.eval shape [--figures N] [--shape-args "..."] [--out DIR]` scores the shape
-stage's mesh against posed, dressed people of known 3D instead (backend/eval/shape_eval.py).
-`python -m backend.eval faces OUT_DIR [...]` asks MediaPipe's face detector whether a result shows a
-face from the front and none from the back (backend/eval/faces.py).
+`python -m lab.eval shape [--figures N] [--shape-args "..."] [--out DIR]` scores the shape
+stage's mesh against posed, dressed people of known 3D instead (lab/eval/shape_eval.py).
+`python -m lab.eval faces OUT_DIR [...]` asks MediaPipe's face detector whether a result shows a
+face from the front and none from the back (lab/eval/faces.py).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ FIGURE_AZIMUTHS = (0, 44, 88, 132, 180, -132, -88, -44)  # protocol views shown 
 def prepare_subject(subject: str, folder: Path):
     """The figure to score and its photo: `subject` is a capsule figure's seed ("3") or a person's name.
 
-    A capsule figure (backend/synthetic/figure.py) is photographed unshaded through a 50 mm portrait
-    lens; a person (backend/synthetic/people.py: posed, dressed, a tie, a beard, crossed arms) as a
+    A capsule figure (lab/synthetic/figure.py) is photographed unshaded through a 50 mm portrait
+    lens; a person (lab/synthetic/people.py: posed, dressed, a tie, a beard, crossed arms) as a
     photographer takes them (shaded, their own lens, JPEG). Either is scored against its true colours."""
     from ..synthetic.figure import make_figure
     from ..synthetic.people import make_person
@@ -59,11 +59,12 @@ def evaluate_figure(subject: str, out: Path, args, lpips) -> tuple[list[dict], d
     """Score one figure: (per-view rows, stage timings, figure tiles, tile labels)."""
     from PIL import Image
 
-    from ..conventions import Camera
-    from ..export.mesh_io import load_user_mesh
-    from ..pipeline import DigitizeOptions, run_digitize
-    from ..progress import Progress
-    from ..raster import render_maps
+    from backend.conventions import Camera
+    from backend.export.mesh_io import load_user_mesh
+    from backend.pipeline import DigitizeOptions, run_digitize
+    from backend.progress import Progress
+    from backend.raster import render_maps
+
     from .baselines import photo_filled_outside, render_mirrored
     from .groundtruth import protocol_cameras, view_group
     from .scoring import compare, render_figure_albedo, render_textured
@@ -79,7 +80,7 @@ def evaluate_figure(subject: str, out: Path, args, lpips) -> tuple[list[dict], d
     moved_by = np.zeros(3)
     if not subject.isdigit():
         # A person stands where the fit placed them in depth, not where the truth stood: translated onto the
-        # truth as the shape evaluation does (backend/eval/shape_metrics.py), so the scores compare colours.
+        # truth as the shape evaluation does (lab/eval/shape_metrics.py), so the scores compare colours.
         aligned = align_to_truth(mesh, figure.mesh)
         moved_by = aligned.vertices[0] - mesh.vertices[0]
         mesh = aligned
@@ -89,17 +90,20 @@ def evaluate_figure(subject: str, out: Path, args, lpips) -> tuple[list[dict], d
     filled = photo_filled_outside(photo_rgb, photo_mask)
     input_camera = Camera.from_json(result["input_camera"])
 
-    rows, tiles, labels = [], [[], [], []], [[], [], []]
+    rows: list[dict] = []
+    tiles: list[list] = [[], [], []]
+    labels: list[list[str]] = [[], [], []]
     for cam in protocol_cameras(figure.mesh, args.resolution, args.views):
         truth, truth_mask = render_figure_albedo(figure, cam)
         maps = render_maps(mesh, [cam], backend="cpu")[0]
         renders = {"ours": render_textured(mesh, texture, cam, maps=maps),
                    "mirror": render_mirrored(mesh, filled, input_camera, cam, maps=maps, moved_by=moved_by)}
+        azimuth = float(cam.azimuth_deg or 0.0)  # the protocol's cameras are orbit cameras: never None
         for method, (img, mask) in renders.items():
             score = compare(img, mask, truth, truth_mask, lpips=lpips)
-            rows.append({"figure": subject, "azimuth": cam.azimuth_deg, "group": view_group(cam.azimuth_deg),
+            rows.append({"figure": subject, "azimuth": azimuth, "group": view_group(azimuth),
                          "method": method, **score.row()})
-        if round(cam.azimuth_deg) in FIGURE_AZIMUTHS:
+        if round(azimuth) in FIGURE_AZIMUTHS:
             for k, (name, img) in enumerate((("truth", truth), ("ours", renders["ours"][0]),
                                              ("mirror", renders["mirror"][0]))):
                 tiles[k].append(img)
@@ -110,22 +114,23 @@ def evaluate_figure(subject: str, out: Path, args, lpips) -> tuple[list[dict], d
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["shape"]:  # the shape stage's 3D against the truth (backend/eval/shape_eval.py)
+    if argv[:1] == ["shape"]:  # the shape stage's 3D against the truth (lab/eval/shape_eval.py)
         from .shape_eval import main as shape_main
 
         return shape_main(argv[1:])
-    if argv[:1] == ["faces"]:  # a face on the back of a result? (backend/eval/faces.py)
+    if argv[:1] == ["faces"]:  # a face on the back of a result? (lab/eval/faces.py)
         from .faces import main as faces_main
 
         return faces_main(argv[1:])
-    from ..errors import UserError
+    from backend.errors import UserError
+    from lab.tables import machine_line, table
+
     from ..synthetic.people import FIGURE_NAMES
-    from ..tables import machine_line, table
     from .groundtruth import DEFAULT_SEEDS, PROTOCOL_VIEWS
     from .report import FORMATS, contact_sheet, figure_table, stage_times, summarise, write_csv
     from .scoring import load_lpips_metric
 
-    ap = argparse.ArgumentParser(prog="python -m backend.eval", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m lab.eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=None,
                     help=f"capsule figures to evaluate (default {' '.join(map(str, DEFAULT_SEEDS))} unless --people)")

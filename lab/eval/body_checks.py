@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..mesh import Mesh
+from backend.mesh import Mesh
+
 from .shape_metrics import surface_samples
 
 SECTION_PIXEL_M = 0.003

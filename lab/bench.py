@@ -1,4 +1,4 @@
-"""Benchmark: `python -m backend.bench` prints tables of stage times and peak memory.
+"""Benchmark: `python -m lab.bench` prints tables of stage times and peak memory.
 
 Every figure is the median of several runs taken side by side in this one invocation; each
 end-to-end run is a fresh process, so its peak memory (max RSS; the larger of the job's and
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .shape.silhouette import DEFAULT_TARGET_FACES
-from .tables import machine_line, table
+from backend.shape.silhouette import DEFAULT_TARGET_FACES
+from lab.tables import machine_line, table
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"
@@ -55,7 +55,7 @@ def photo_of_size(size: int, folder: Path) -> Path:
     img = Image.open(SAMPLE)
     scale = size / max(img.size)
     path = folder / f"sample_{size}.png"
-    img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS).save(path)
+    img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS).save(path)
     return path
 
 
@@ -77,10 +77,10 @@ def bench_end_to_end(command: str, configs: list[tuple[int, int, str]], runs: in
     (photo size in px, target mesh faces, shape method) in `configs`. The runs go round the
     configurations in turn, so that the machine's load falls on all of them alike."""
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         photos = {size: photo_of_size(size, tmp) for size in {c[0] for c in configs}}
-        samples = {c: [] for c in configs}
+        samples: dict[tuple, list] = {c: [] for c in configs}
         for i in range(runs):
             for size, faces, shape in configs:
                 out = tmp / f"out{size}_{faces}_{shape}_{i}"
@@ -96,16 +96,16 @@ def bench_end_to_end(command: str, configs: list[tuple[int, int, str]], runs: in
 
 def sample_mask() -> np.ndarray:
     """The sample person's mask at 1024 px, so meshes of any density can be cut from it."""
-    from .intake import crop_to_working, load_photo, segment_person
+    from backend.intake import crop_to_working, load_photo, segment_person
 
     photo = load_photo(SAMPLE)
     return crop_to_working(photo, segment_person(photo).mask, resolution=1024).mask
 
 
 def bench_raster(face_counts: list[int], resolutions: list[int], runs: int) -> list[dict]:
-    from .raster import render_maps
-    from .shape.silhouette import SilhouetteShape
-    from .views import view_cameras
+    from backend.raster import render_maps
+    from backend.shape.silhouette import SilhouetteShape
+    from backend.views import view_cameras
 
     rows = []
     mask = sample_mask()
@@ -124,7 +124,7 @@ def bench_raster(face_counts: list[int], resolutions: list[int], runs: int) -> l
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m backend.bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024], help="photo sizes (longer side, px)")
     ap.add_argument("--faces", type=int, nargs="+", default=[10_000, 50_000, 200_000],

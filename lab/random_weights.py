@@ -1,7 +1,7 @@
 """Diffusion models with random weights, built from configs and saved in the models-dir layout.
 
 Nothing is downloaded: the tests build TINY models to drive the real loading and inpainting
-code, and the full-size benchmark (`python -m backend.bench_diffusion`) builds models shaped
+code, and the full-size benchmark (`python -m lab.bench_diffusion`) builds models shaped
 exactly like SD-1.5 inpainting + a ControlNet 1.1, so their cost is the real models' cost.
 Both are saved with `save_pretrained(safe_serialization=True)` into `root/inpaint/` and
 `root/controlnet_normal/` (+ `root/controlnet_silhouette/`), and loaded back through the
@@ -14,6 +14,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def controlnet(shape: Shape, seed: int):
     from diffusers import ControlNetModel
 
     torch.manual_seed(seed)
-    net = ControlNetModel(block_out_channels=shape.block_out_channels, layers_per_block=2, in_channels=4,
+    net: Any = ControlNetModel(block_out_channels=shape.block_out_channels, layers_per_block=2, in_channels=4,
                           down_block_types=shape.unet_down, cross_attention_dim=shape.cross_attention_dim,
                           conditioning_embedding_out_channels=shape.controlnet_embedding)
     # As diffusers' multi-ControlNet tests do, so the control image really changes the output.

@@ -74,7 +74,7 @@ def contact_sheet(tiles: list[list[np.ndarray]], labels: list[list[str]], size: 
     """Rows of equally sized RGB tiles (float [0, 1] or uint8), each resized to `size` and labelled."""
     import cv2
 
-    from ..export.preview import label_tile
+    from backend.export.preview import label_tile
 
     rows = []
     for tile_row, label_row in zip(tiles, labels, strict=True):

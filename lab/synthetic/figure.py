@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from skimage import measure
 
-from ..conventions import Camera
-from ..mesh import Mesh
+from backend.conventions import Camera
+from backend.mesh import Mesh
 
 PARTS = ("head", "torso", "upper_arm", "forearm", "thigh", "shin", "foot", "neck", "hips")
 
@@ -168,7 +168,7 @@ def figure_albedo(fig: Figure, p: np.ndarray) -> np.ndarray:
 
 def render_figure(fig: Figure, camera: Camera, background=(0.97, 0.97, 0.97), shade: bool = True):
     """RGB image (H, W, 3) uint8 and mask of the figure seen by `camera`, lit from the camera's upper left."""
-    from ..raster import render_maps
+    from backend.raster import render_maps
 
     maps = render_maps(fig.mesh, [camera], backend="cpu")[0]
     img = np.tile(np.asarray(background, float), (camera.height, camera.width, 1))

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..conventions import ORTHOGRAPHIC, Camera, look_at, orbit_camera
-from ..mesh import Mesh
-from ..metrics import mask_iou
-from ..raster import render_maps
+from backend.conventions import ORTHOGRAPHIC, Camera, look_at, orbit_camera
+from backend.mesh import Mesh
+from backend.metrics import mask_iou
+from backend.raster import render_maps
 
 SAMPLES = 20_000
 SLAB_M = 0.10

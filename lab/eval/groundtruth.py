@@ -1,6 +1,6 @@
 """The ground-truth set: synthetic people with known shape and colour, their photo, the protocol's views.
 
-    fig = make_figure(seed)                      # backend/synthetic/figure.py
+    fig = make_figure(seed)                      # lab/synthetic/figure.py
     write_photo(fig, path)                       # what the pipeline is given
     cams = protocol_cameras(fig.mesh, 256)       # 90 orbit views, 4 degrees apart, as the paper scores
 
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import Camera, portrait_camera
-from ..views import View, view_cameras
+from backend.conventions import Camera, portrait_camera
+from backend.views import View, view_cameras
+
 from .scoring import render_figure_albedo
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4, 5)

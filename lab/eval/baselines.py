@@ -12,10 +12,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..conventions import Camera
-from ..imaging import push_pull
-from ..mesh import Mesh
-from ..raster import render_maps
+from backend.conventions import Camera
+from backend.imaging import push_pull
+from backend.mesh import Mesh
+from backend.raster import render_maps
 
 
 def photo_filled_outside(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..shape.body.fit import bend_angle
+from backend.shape.body.fit import bend_angle
 
 # The fitted body's bone whose head is each true joint (Anny's bone names).
 BONE_AT = {"hip": "upperleg01", "knee": "lowerleg01", "ankle": "foot", "shoulder": "upperarm01"}

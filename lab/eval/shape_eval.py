@@ -1,12 +1,12 @@
-"""`python -m backend.eval shape`: how true to life is the shape stage's 3D, on people whose 3D is known.
+"""`python -m lab.eval shape`: how true to life is the shape stage's 3D, on people whose 3D is known.
 
-For each synthetic person (backend/synthetic/people.py): take their photo (perspective, their
+For each synthetic person (lab/synthetic/people.py): take their photo (perspective, their
 lens, JPEG with the focal length in EXIF), run the shape stage on it as a user would
 (`python -m backend shape PHOTO --out DIR --height H` plus --shape-args), read back mesh.obj and
-result.json, and compare the mesh with the true one (backend/eval/shape_metrics.py: front IoU
+result.json, and compare the mesh with the true one (lab/eval/shape_metrics.py: front IoU
 through the result's own input camera, side IoU, Chamfer distance, slab thickness error, after
 aligning the mesh's horizontal position) and ask the anatomy questions of it
-(backend/eval/body_checks.py). Prints markdown tables, per figure and the mean, and writes under --out:
+(lab/eval/body_checks.py). Prints markdown tables, per figure and the mean, and writes under --out:
 
     summary.md          what was printed
     shape_eval.csv      one row per figure
@@ -39,7 +39,7 @@ def run_shape_stage(photo: Path, out: Path, height_m: float, shape_args: list[st
     """`python -m backend shape PHOTO --out OUT --height H [shape_args]` in a child process, as a user
     runs it; (exit code, the last lines of its output). With `landmarks` (true_landmarks.py), the
     same command with the pose detector answering from that file."""
-    runner = ["backend"] if landmarks is None else ["backend.eval.true_landmarks", str(landmarks)]
+    runner = ["backend"] if landmarks is None else ["lab.eval.true_landmarks", str(landmarks)]
     cmd = [sys.executable, "-m", *runner, "shape", str(photo), "--out", str(out), "--height", f"{height_m:.4f}",
            *shape_args]
     path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -73,8 +73,9 @@ def evaluate_figure(name: str, out: Path, shape_args: list[str], voxel_m: float,
     """Photograph one figure, run the shape stage on it and score its mesh: one row of the table."""
     from PIL import Image
 
-    from ..conventions import Camera
-    from ..export.mesh_io import load_user_mesh, obj_text
+    from backend.conventions import Camera
+    from backend.export.mesh_io import load_user_mesh, obj_text
+
     from ..synthetic.people import make_person
     from ..synthetic.photo import save_photo, take_photo
     from .shape_metrics import (
@@ -138,7 +139,7 @@ def _yes(flag: bool) -> str:
 
 def summary_tables(rows: list[dict]) -> str:
     """The markdown the command prints: the metrics per figure with their mean, then the anatomy checks."""
-    from ..tables import table
+    from lab.tables import table
 
     ok = [r for r in rows if r["method"] != "failed"]
     metrics = [{"figure": r["figure"], "lens_mm": int(r["lens_mm"]), "method": r["method"],
@@ -158,7 +159,7 @@ def summary_tables(rows: list[dict]) -> str:
         pose_rows = [{"figure": r["figure"], **{k: f.format(r[k]) for k, f in POSE_FORMATS.items()}} for r in posed]
         pose_rows.append({"figure": f"mean of the sizes ({len(posed)})",
                           **{k: f"{np.mean([abs(r[k]) for r in posed]):.1f}" for k in POSE_FORMATS}})
-        text += ("\n\nThe fitted skeleton against the true joints (backend/eval/pose_checks.py): knee bend error "
+        text += ("\n\nThe fitted skeleton against the true joints (lab/eval/pose_checks.py): knee bend error "
                  "(degrees, both legs), the trunk's forward lean and the camera's look-down, fitted minus true "
                  "(degrees).\n\n" + table(pose_rows))
     failed = [r for r in rows if r["method"] == "failed"]
@@ -168,11 +169,12 @@ def summary_tables(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lab.tables import machine_line
+
     from ..synthetic.people import FIGURE_NAMES
-    from ..tables import machine_line
     from .report import write_csv
 
-    ap = argparse.ArgumentParser(prog="python -m backend.eval shape", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m lab.eval shape", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--figures", type=int, default=len(FIGURE_NAMES),
                     help=f"how many of the figures, in order ({', '.join(FIGURE_NAMES)})")
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                          "to centre them; 0.5: level)")
     ap.add_argument("--true-landmarks", action="store_true",
                     help="give the fit the figures' true landmarks instead of mediapipe's (a ceiling for the pose "
-                         "detector's part: backend/eval/true_landmarks.py)")
+                         "detector's part: lab/eval/true_landmarks.py)")
     ap.add_argument("--out", type=Path, default=Path("results/shape_eval"))
     args = ap.parse_args(argv)
     names = args.names.split(",") if args.names else list(FIGURE_NAMES[: max(1, args.figures)])
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: photo, shape stage, scores ...", file=sys.stderr, flush=True)
         rows.append(evaluate_figure(name, args.out, shape_args, args.voxel, not args.no_exif, args.eye_height,
                                     args.true_landmarks))
-    command = " ".join(["python -m backend.eval shape", *(argv if argv is not None else sys.argv[2:])])
+    command = " ".join(["python -m lab.eval shape", *(argv if argv is not None else sys.argv[2:])])
     text = "\n".join([f"machine: {machine_line()}", f"command: {command}; {time.perf_counter() - t0:.0f} s in all",
                       "", summary_tables(rows)])
     print(text)

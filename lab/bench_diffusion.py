@@ -1,8 +1,8 @@
-"""Full-size diffusion benchmark: `python -m backend.bench_diffusion` prints one table row.
+"""Full-size diffusion benchmark: `python -m lab.bench_diffusion` prints one table row.
 
 The diffusion inpainter's cost does not depend on its weights, only on its shapes, so this
 builds models shaped exactly like SD-1.5 inpainting + the normal ControlNet 1.1 from their
-configs with random weights (nothing is downloaded; `backend/models/random_weights.py`),
+configs with random weights (nothing is downloaded; `lab/random_weights.py`),
 saves them as safetensors (the ControlNet in fp16, as downloads are) and loads them back
 through the registry, as a real run does. Then it times, on `--device`:
 - loading the models;
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tables import machine_line, table
+from lab.tables import machine_line, table
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"
@@ -38,7 +38,7 @@ VIEW_PX = 512
 def build_in_child(root: Path, size: str = "sd15") -> float:
     """Build the random models into `root` in a fresh process (its memory is not ours); seconds."""
     t0 = time.perf_counter()
-    code = ("import sys; from pathlib import Path; from backend.models.random_weights import SHAPES, build_models; "
+    code = ("import sys; from pathlib import Path; from lab.random_weights import SHAPES, build_models; "
             "build_models(Path(sys.argv[1]), SHAPES[sys.argv[2]], silhouette=False)")
     r = subprocess.run([sys.executable, "-c", code, str(root), size], cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
@@ -48,7 +48,7 @@ def build_in_child(root: Path, size: str = "sd15") -> float:
 
 def view_request(seed: int, missing_share: float = 0.3):
     """A 512 px view of an upright ellipsoid 'person' facing the camera, its lower part missing."""
-    from .synthesis import InpaintRequest
+    from backend.synthesis import InpaintRequest
 
     h = w = VIEW_PX
     yy, xx = np.mgrid[0:h, 0:w]
@@ -79,7 +79,7 @@ def timed(fn, runs: int, sync) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m backend.bench_diffusion", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m lab.bench_diffusion", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--steps", type=int, default=None, help="diffusion steps per view (default: 2 on the CPU, "
@@ -96,11 +96,12 @@ def main(argv=None) -> int:
 
     import torch
 
-    from . import pipeline
-    from .presets import PRESETS
-    from .progress import Progress
-    from .synthesis import choose_inpainter
-    from .torch_device import resolve_device
+    from backend import pipeline
+    from backend.presets import PRESETS
+    from backend.progress import Progress
+    from backend.synthesis import choose_inpainter
+    from backend.synthesis.diffusion import DiffusionInpainter
+    from backend.torch_device import resolve_device
 
     device = resolve_device(args.device)
     cuda = device.startswith("cuda")
@@ -123,6 +124,7 @@ def main(argv=None) -> int:
                                             steps=steps, offload=args.offload)
         sync()
         load_s = time.perf_counter() - t0
+        assert isinstance(inpainter, DiffusionInpainter)  # "diffusion" gives it or refuses
         params = sum(p.numel() for m in (inpainter.loaded.pipe.unet, inpainter.loaded.pipe.vae,
                                          inpainter.loaded.pipe.text_encoder, inpainter.loaded.pipe.controlnet)
                      for p in m.parameters())

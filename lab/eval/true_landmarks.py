@@ -1,7 +1,7 @@
 """The shape stage with the person's true landmarks in place of mediapipe's: how far the fit and the
-dressing get when the pose detector is right (`python -m backend.eval shape --true-landmarks`).
+dressing get when the pose detector is right (`python -m lab.eval shape --true-landmarks`).
 
-A synthetic person's joints (backend/synthetic/people.py) are written as mediapipe's 33 landmarks:
+A synthetic person's joints (lab/synthetic/people.py) are written as mediapipe's 33 landmarks:
 pixels in the photo (through the photo's true camera) and metric points around the mid-hips in
 the camera's axes (x right, y up, z toward the camera), visibility 1. Joints the skeleton has
 (shoulders, elbows, wrists, hips, knees, ankles, heels, toes) are taken as they are; the face's
@@ -10,7 +10,7 @@ usual proportions. The definitions still differ from mediapipe's (its hip point 
 wider than a hip joint): this is a ceiling for the detector's part, not an exact oracle.
 
 The shape stage is then run as a user runs it, in a child process (`python -m
-backend.eval.true_landmarks LANDMARKS.json shape PHOTO ...`), with the pose detector answering from
+lab.eval.true_landmarks LANDMARKS.json shape PHOTO ...`), with the pose detector answering from
 the file: the product's code has no way in for it.
 """
 
@@ -60,8 +60,8 @@ def true_landmarks(person, camera) -> dict:
 def main(argv: list[str]) -> int:
     """LANDMARKS.json, then the backend's own command line: run it with the pose detector answering
     from the file (pixels given in the original photo, moved into the working crop)."""
-    from .. import cli, pipeline
-    from ..shape.body import pose
+    from backend import cli, pipeline
+    from backend.shape.body import pose
 
     given = json.loads(Path(argv[0]).read_text())
     crops = []

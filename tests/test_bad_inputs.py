@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from backend import files
 from tests.conftest import copy_of
 from tests.test_cli import SAMPLE, run_cli
 from tests.test_shape import person_mask
@@ -418,11 +419,11 @@ def test_read_only_parent_folder(tmp_path, monkeypatch, capsys):
 def test_disk_full_while_writing(tmp_path, box_obj, monkeypatch, capsys):
     """The disk fills up while the results are written (the mesh is written, the mask is not)."""
 
-    def disk_full(self, fp, *args, **kwargs):
-        Path(fp).write_bytes(b"\x89PNG\r\n")  # a few bytes made it, as on a real full disk
+    def disk_full(path, chunks):
+        Path(path).write_bytes(b"\x89PNG\r\n")  # a few bytes made it, as on a real full disk
         raise OSError(errno.ENOSPC, "No space left on device")  # write() errors carry no file name
 
-    monkeypatch.setattr(Image.Image, "save", disk_full)
+    monkeypatch.setattr(files, "write_atomic", disk_full)  # every PNG goes through it
     parent = case_dir(tmp_path, "case")
     out = parent / "result"
     code, err = run_in_process(["shape", SAMPLE, "--out", out, "--mesh", box_obj], capsys)

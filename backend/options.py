@@ -156,7 +156,7 @@ def check_value(option: Option, value, name: str):
             raise _refuse(option, name, "an empty text")
         return Path(value).expanduser()
     if kind == VIEWS:
-        from .views import parse_views
+        from .view_schedule import parse_views
 
         _reworded(parse_views, value, "--views", name)
     return value

@@ -41,7 +41,7 @@ from .shape.choose import choose_shape_estimator
 from .shape.silhouette import DEFAULT_TARGET_FACES
 from .shape.user_mesh import front_match, maps_in_world, mismatch_warning
 from .uv.atlas import PaddingPlan, UVAtlas, unwrap
-from .views import parse_views, view_cameras
+from .view_schedule import parse_views, view_cameras
 
 FINE_MASK_FACTOR = 2  # the shape stage carves the body to the photo's outline at twice the working resolution
 
@@ -61,7 +61,7 @@ class ShapeOptions:
     input_camera: Camera | None = None  # re-texturing: the photo's camera the mesh was made for (photo pixels)
     shape_maps: bool = True  # shape: render the views' maps too (the add-on's Texture step renders its own)
     rig: str = "mixamo"  # the skeleton delivered with the person, or "none" (backend/rig)
-    views: str = "default"  # the view schedule (`backend.views.parse_views`)
+    views: str = "default"  # the view schedule (`backend.view_schedule.parse_views`)
     # The learned models (the shape stage's normals; digitize's inpainter) and where they run.
     device: str = "auto"
     models_dir: Path | None = None  # one sub-folder per model role (docs/models.md)

@@ -1,7 +1,7 @@
 """The backend's cameras on the add-on side: the view set, its framing, and Blender camera settings.
 
 A few lines of NumPy that mirror ``backend/conventions.py`` (``look_at``, ``orbit_camera``,
-``Camera.to_json``) and ``backend/views.py`` (``DEFAULT_VIEWS``, ``framing``), so that
+``Camera.to_json``) and ``backend/view_schedule.py`` (``DEFAULT_VIEWS``, ``framing``), so that
 Blender never imports the backend package. tests/test_blender_units.py holds the two
 together. No ``bpy`` here: cameras are plain dicts in the backend's ``Camera.to_json()`` form.
 
@@ -19,7 +19,7 @@ ORTHOGRAPHIC = "orthographic"
 PERSPECTIVE = "perspective"
 UP = np.array([0.0, 0.0, 1.0])
 
-# backend/views.py: the paper's eight views, then four from above/below. The first one (the
+# backend/view_schedule.py: the paper's eight views, then four from above/below. The first one (the
 # front, azimuth 0) is the photo's own view: the backend renders it through the input camera.
 PAPER_VIEWS = ((0, 0), (180, 0), (45, 0), (-45, 0), (90, 0), (-90, 0), (135, 0), (-135, 0))
 COVER_VIEWS = ((0, 60), (180, 60), (0, -60), (180, -60))
@@ -30,7 +30,7 @@ FRAMING_MARGIN = 1.04
 
 
 def view_name(azimuth_deg: float, elevation_deg: float = 0.0) -> str:
-    """backend.views.View.name, e.g. ``az+045_el+00``."""
+    """backend.view_schedule.View.name, e.g. ``az+045_el+00``."""
     return f"az{azimuth_deg:+04.0f}_el{elevation_deg:+03.0f}"
 
 
@@ -104,7 +104,7 @@ def make_camera(world_to_camera, width: int, height: int, fx: float, fy: float, 
 
 
 def framing(vertices) -> tuple[np.ndarray, float]:
-    """backend.views.framing: orbit target at mid-height on the Z axis, square extent fitting any side."""
+    """backend.view_schedule.framing: orbit target at mid-height on the Z axis, square extent fitting any side."""
     v = np.asarray(vertices, float)
     lo, hi = v.min(axis=0), v.max(axis=0)
     target = np.array([0.0, 0.0, (lo[2] + hi[2]) / 2.0])
@@ -123,7 +123,7 @@ def orbit_camera(azimuth_deg: float, elevation_deg: float, *, target, extent_m: 
 
 
 def view_cameras(vertices, views=DEFAULT_VIEWS[1:], resolution: int = VIEW_RESOLUTION) -> list[dict]:
-    """backend.views.view_cameras(mesh, views, resolution) for (azimuth, elevation) pairs."""
+    """backend.view_schedule.view_cameras(mesh, views, resolution) for (azimuth, elevation) pairs."""
     target, extent = framing(vertices)
     return [orbit_camera(az, el, target=target, extent_m=extent, resolution=resolution) for az, el in views]
 

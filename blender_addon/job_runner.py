@@ -80,9 +80,12 @@ class Outcome:
     level: str = "INFO"  # INFO | WARNING
 
 
-ACTIVE: Job | None = None
-LAST: Job | None = None
-TICK_SECONDS: collections.deque = collections.deque(maxlen=10000)  # every tick's UI-thread time
+# Module-level on purpose: Blender's timer (bpy.app.timers) calls `tick` with no arguments, and the
+# operators, the panel's draw and the status bar are separate callbacks that must all see the one job
+# that runs; there is nothing to pass an object through. One job at a time is the rule they share.
+ACTIVE: Job | None = None  # the job running now
+LAST: Job | None = None  # the one that ran before it (its result and words stay on the panel)
+TICK_SECONDS: collections.deque = collections.deque(maxlen=10000)  # every tick's UI-thread time (benchmark)
 
 
 # --- status shown in the UI ----------------------------------------------------------------

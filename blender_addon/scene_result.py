@@ -68,7 +68,7 @@ def result_cameras(result: dict, vertices, view_sizes: dict[str, tuple[int, int]
     """The cameras of the result's views: from result.json where it has them, else recomputed.
 
     ``input`` is result["input_camera"] (in the photo's pixels). The other views are the
-    backend's orbit cameras (backend/views.py) around the result mesh, at the size of the
+    backend's orbit cameras (backend/view_schedule.py) around the result mesh, at the size of the
     view images; result["maps"]["views"] or a view's own "camera" entry win when present.
     """
     known = {c.get("name"): c for c in (result.get("maps") or {}).get("views", []) if isinstance(c, dict)}

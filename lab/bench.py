@@ -105,7 +105,7 @@ def sample_mask() -> np.ndarray:
 def bench_raster(face_counts: list[int], resolutions: list[int], runs: int) -> list[dict]:
     from backend.raster import render_maps
     from backend.shape.silhouette import SilhouetteShape
-    from backend.views import view_cameras
+    from backend.view_schedule import view_cameras
 
     rows = []
     mask = sample_mask()

@@ -446,7 +446,7 @@ def test_view_cameras_are_hidden_and_match_the_backend(flow):
     sys.path.insert(0, str(ROOT))
     from backend.conventions import Camera
     from backend.mesh import Mesh
-    from backend.views import DEFAULT_VIEWS, view_cameras
+    from backend.view_schedule import DEFAULT_VIEWS, view_cameras
 
     r, _, _ = flow
     c = r["cameras"]

@@ -86,7 +86,7 @@ def test_retexture_inputs_follow_the_contract(tmp_path):
     from backend.conventions import Camera
     from backend.export.mesh_io import load_user_mesh
     from backend.raster import load_maps, render_maps
-    from backend.views import DEFAULT_VIEWS, view_cameras
+    from backend.view_schedule import DEFAULT_VIEWS, view_cameras
 
     mesh = load_user_mesh(job / spec["mesh"])  # the backend reads the add-on's OBJ
     assert len(mesh.faces) == r["triangles"] and mesh.has_uv

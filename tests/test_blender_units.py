@@ -164,13 +164,13 @@ def test_job_dir_and_environment(tmp_path):
     assert job_client.backend_command("/py", a)[1:] == ["-u", "-m", "backend", "job", str(a)]
 
 
-# --- cameras: the add-on's copy of backend/views.py + conventions.py -------------------------
+# --- cameras: the add-on's copy of backend/view_schedule.py + conventions.py -------------------------
 
 
 def test_view_cameras_match_the_backend():
     sys.path.insert(0, str(ROOT))
     from backend.mesh import Mesh
-    from backend.views import DEFAULT_VIEWS, view_cameras
+    from backend.view_schedule import DEFAULT_VIEWS, view_cameras
 
     rng = np.random.default_rng(0)
     vertices = rng.normal(size=(500, 3)) * [0.25, 0.15, 0.5] + [0.02, -0.01, 0.9]

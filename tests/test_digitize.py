@@ -16,7 +16,7 @@ from PIL import Image
 
 from backend.conventions import ORTHOGRAPHIC, Camera, look_at
 from backend.export.mesh_io import load_user_mesh
-from backend.views import View, view_cameras
+from backend.view_schedule import View, view_cameras
 from lab.eval.scoring import compare, render_figure_albedo, render_textured
 from lab.synthetic.figure import make_figure
 from tests.conftest import SAMPLE_DIGITIZE

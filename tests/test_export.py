@@ -31,7 +31,7 @@ from backend.export.textured import write_obj_with_texture
 from backend.mesh import Mesh
 from backend.raster import render_maps
 from backend.uv.atlas import unwrap
-from backend.views import View, view_cameras
+from backend.view_schedule import View, view_cameras
 
 ROOT = Path(__file__).resolve().parent.parent
 R = 256  # texture size

@@ -31,7 +31,7 @@ from backend.mesh import Mesh
 from backend.metrics import mask_iou, psnr, ssim
 from backend.progress import Progress
 from backend.raster import render_maps
-from backend.views import View, view_cameras
+from backend.view_schedule import View, view_cameras
 from lab.eval.groundtruth import PHOTO_BACKGROUND, photo_camera
 from lab.eval.scoring import render_figure_albedo, render_textured
 from lab.synthetic.figure import Capsule, Figure, make_figure, mesh_capsules

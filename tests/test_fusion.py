@@ -27,7 +27,7 @@ from backend.imaging import push_pull
 from backend.mesh import Mesh
 from backend.raster import render_maps
 from backend.uv.atlas import PaddingPlan, unwrap
-from backend.views import PAPER_VIEWS, view_cameras
+from backend.view_schedule import PAPER_VIEWS, view_cameras
 
 R = 256  # texture size of the test scene
 VIEW_RES = 160

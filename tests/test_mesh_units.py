@@ -13,7 +13,7 @@ from backend.errors import MeshInputError
 from backend.mesh import Mesh
 from backend.raster import render_maps
 from backend.shape.user_mesh import FrameFix, fix_frame
-from backend.views import View, view_cameras
+from backend.view_schedule import View, view_cameras
 
 
 def standing_box(height: float = 1.8) -> np.ndarray:

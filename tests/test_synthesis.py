@@ -6,7 +6,7 @@ import pytest
 from backend.raster import render_maps
 from backend.synthesis import ClassicalInpainter, InpaintRequest, SupportView, aggregate, view_word
 from backend.synthesis.back_view import classical_back_view, find_head
-from backend.views import View, view_cameras
+from backend.view_schedule import View, view_cameras
 from lab.synthetic.figure import make_figure
 
 

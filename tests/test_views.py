@@ -11,7 +11,7 @@ import pytest
 from backend import pipeline
 from backend.errors import UserError
 from backend.raster import load_maps
-from backend.views import DEFAULT_VIEWS, PAPER_VIEWS, View, parse_views
+from backend.view_schedule import DEFAULT_VIEWS, PAPER_VIEWS, View, parse_views
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "person.jpg"

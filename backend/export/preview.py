@@ -4,7 +4,7 @@
     write_preview(path, mesh, texture)
     colours = sample_texture(texture, uv)     # bilinear, UV (0, 0) bottom-left
 
-Each tile is the mesh seen by an orthographic orbit camera (backend.views.view_cameras),
+Each tile is the mesh seen by an orthographic orbit camera (backend.view_schedule.view_cameras),
 coloured by the texture through the rasterised per-pixel UVs, with mild Lambert shading
 from the camera-space normal so the shape reads, on a plain light background.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..mesh import Mesh
-from ..views import View, view_cameras
+from ..view_schedule import View, view_cameras
 
 TURNTABLE_AZIMUTHS = (0, 45, 90, 135, 180, 225, 270, 315)
 COLUMNS = 4

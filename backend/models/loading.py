@@ -47,6 +47,10 @@ class LoadedPipeline:
         return self.latent_factor * 2 ** (len(self.pipe.unet.config.block_out_channels) - 1)
 
 
+# The loaded diffusion pipeline, kept for the process's life: it is gigabytes, read in tens of seconds,
+# and a process that builds the inpainter again (the tests, the benchmarks) gets it back at once.
+# Module-level because the loaders are plain functions called from wherever an inpainter is built;
+# `clear_cache` frees it.
 _CACHE: dict[tuple, LoadedPipeline] = {}
 
 

@@ -8,7 +8,7 @@ from .aggregate import Aggregate, SupportView, aggregate
 from .diffusion import DiffusionInpainter, normals_to_controlnet
 from .inpaint import ClassicalInpainter, Inpainter, InpaintRequest, view_word
 from .multiview import SynthesizedView, finish_view, synthesize_views
-from .views import limb_source, make_back_view, make_photo_view
+from .start_views import limb_source, make_back_view, make_photo_view
 
 INPAINTERS = ("auto", "classical", "diffusion")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.conventions import Camera, portrait_camera
-from backend.views import View, view_cameras
+from backend.view_schedule import View, view_cameras
 
 from .scoring import render_figure_albedo
 

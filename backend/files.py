@@ -1,7 +1,8 @@
-"""Writing a file whole: every file the backend writes goes through here.
+"""Writing a file whole, and PNG encoding: the one copy the writers share.
 
 A file is written under a temporary name beside its place, then renamed over it, so a reader (the
-add-on, a resumed run) finds the whole file or none, never half of one.
+add-on, a resumed run) finds the whole file or none, never half of one. (The result's own files are
+written into a staging folder that appears whole anyway: backend/outputs.py.)
 """
 
 from __future__ import annotations

@@ -465,7 +465,7 @@ def _synthesize(body: Body, input_maps, view_maps: list, inpainter, options, pro
 
 
 def _fuse(body: Body, views: list, options, preset, device: str, progress: Progress, total: int):
-    from .fusion import fuse_texture
+    from .fusion import FusionOptions, fuse_texture
 
     with progress.stage("fusion", 7, total, "fusing the views into one texture"):
         iterations = options.fusion_iterations
@@ -477,9 +477,9 @@ def _fuse(body: Body, views: list, options, preset, device: str, progress: Progr
                 progress.emit("progress", f"      fusion step {i}/{n}, loss {loss:.4f}", stage="fusion",
                               index=i, total=n)
 
-        return fuse_texture(body.mesh, views_to_fusion(views), body.atlas.plan, iterations=iterations,
-                            device=device, seed=options.seed, perceptual_resolution=preset.perceptual_resolution,
-                            progress=on_iter)
+        fusion = FusionOptions(iterations=iterations, device=device, seed=options.seed,
+                               perceptual_resolution=preset.perceptual_resolution)
+        return fuse_texture(body.mesh, views_to_fusion(views), body.atlas.plan, fusion, progress=on_iter)
 
 
 def back_view_first(maps: list) -> list:

@@ -12,6 +12,7 @@ import torch
 import trimesh
 
 from backend.fusion import (
+    FusionOptions,
     FusionView,
     chart_labels,
     chart_mask,
@@ -140,7 +141,7 @@ def test_splat_reproduces_the_views(scene):
     s = splat_views(views, R)
     assert s.texture.shape == (R, R, 3) and s.texture.dtype == np.float32
     assert s.seen.any() and np.all(s.texture[~s.seen] == 0)
-    res = fuse_texture(scene.mesh, views, scene.plan, iterations=0)
+    res = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(iterations=0))
     assert res.texture.shape == (R, R, 3) and res.texture.dtype == np.uint8
     assert res.perceptual == "none" and res.iterations == 0
     assert np.isfinite(res.final_loss) and res.final_loss > 0  # the splat's L1 term
@@ -173,9 +174,9 @@ def test_splat_weights_and_texel_centres():
 
 def test_optimisation_absorbs_a_misaligned_view(scene):
     views = scene.views(shift=1)
-    splat = fuse_texture(scene.mesh, views, scene.plan, iterations=0)
+    splat = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(iterations=0))
     calls = []
-    res = fuse_texture(scene.mesh, views, scene.plan, iterations=30, perceptual="substitute",
+    res = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(iterations=30, perceptual="substitute"),
                        progress=lambda i, n, loss: calls.append((i, n, loss)))
     assert res.perceptual == perc.SUBSTITUTE_NAME and res.iterations == 30
     assert [c[0] for c in calls] == list(range(1, 31)) and all(c[1] == 30 for c in calls)
@@ -192,9 +193,9 @@ def test_optimisation_absorbs_a_misaligned_view(scene):
 def test_a_few_steps_never_end_worse_than_the_start(scene):
     """One step at Adam's full rate from an aligned splat overshoots; the start is kept then."""
     views = scene.views()
-    one = fuse_texture(scene.mesh, views, scene.plan, iterations=1, perceptual="substitute")
+    one = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(iterations=1, perceptual="substitute"))
     assert one.final_loss <= one.losses[0] + 1e-6
-    none = fuse_texture(scene.mesh, views, scene.plan, iterations=0)
+    none = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(iterations=0))
     assert scene.psnr(one.texture) >= scene.psnr(none.texture) - 0.05
     if any("is kept" in n for n in one.notes):  # the step overshot: the splat itself came back
         assert np.abs(one.texture.astype(int) - none.texture.astype(int)).max() <= 1  # 8-bit, logit round trip
@@ -207,19 +208,19 @@ def test_a_short_run_warms_up_over_its_whole_length(scene):
     assert at(0) == pytest.approx(0.01) and max(at(i) for i in range(10)) < 0.1
     assert lr_schedule(0.1, 200)(0) == pytest.approx(0.1 / 40)  # long runs: at least 40 steps, 10% beyond 400
     assert lr_schedule(0.1, 1000)(0) == pytest.approx(0.1 / 100)
-    res = fuse_texture(scene.mesh, scene.views(), scene.plan, iterations=10, perceptual="substitute")
+    res = fuse_texture(scene.mesh, scene.views(), scene.plan, FusionOptions(iterations=10, perceptual="substitute"))
     assert res.final_loss < 0.5 * res.losses[0], (res.losses[0], res.final_loss)
 
 
 def test_same_seed_same_texture(scene):
     views = scene.views(shift=1)
     kw = dict(iterations=6, perceptual="substitute", seed=3)
-    a = fuse_texture(scene.mesh, views, scene.plan, **kw)
-    b = fuse_texture(scene.mesh, views, scene.plan, **kw)
+    a = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(**kw))
+    b = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(**kw))
     assert np.array_equal(a.texture, b.texture) and a.losses == b.losses
     # a seeded random subset of views per step is deterministic too
-    c = fuse_texture(scene.mesh, views, scene.plan, views_per_step=2, **kw)
-    d = fuse_texture(scene.mesh, views, scene.plan, views_per_step=2, **kw)
+    c = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(views_per_step=2, **kw))
+    d = fuse_texture(scene.mesh, views, scene.plan, FusionOptions(views_per_step=2, **kw))
     assert np.array_equal(c.texture, d.texture) and c.losses == d.losses
 
 
@@ -227,7 +228,7 @@ def test_views_need_uv_maps(scene):
     v = scene.views()[0]
     maps = type(v.maps)(**{**v.maps.__dict__, "uv": None})
     with pytest.raises(ValueError, match="uv"):
-        fuse_texture(scene.mesh, [FusionView(maps, v.image, v.mask, v.weight)], scene.plan, iterations=0)
+        fuse_texture(scene.mesh, [FusionView(maps, v.image, v.mask, v.weight)], scene.plan, FusionOptions(iterations=0))
 
 
 # --- charts, fill and bleed ---------------------------------------------------------------------
@@ -321,7 +322,7 @@ def test_push_pull_fills_from_known_texels_only():
 
 
 def test_fused_texture_has_no_black(scene):
-    res = fuse_texture(scene.mesh, scene.views(), scene.plan, iterations=0)
+    res = fuse_texture(scene.mesh, scene.views(), scene.plan, FusionOptions(iterations=0))
     assert res.texture.min() >= 0.05 * 255  # the ground truth never goes below 0.1
     assert res.chart_mask.sum() > 0.3 * R * R
 
@@ -387,6 +388,6 @@ def test_fuse_with_lpips(scene, fake_backbone, monkeypatch, no_network):
     home, _, _ = fake_backbone
     monkeypatch.delenv(perc.BACKBONE_ENV, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(home))
-    res = fuse_texture(scene.mesh, scene.views()[:3], scene.plan, iterations=3, perceptual="auto",
-                       perceptual_resolution=64)
+    res = fuse_texture(scene.mesh, scene.views()[:3], scene.plan,
+                       FusionOptions(iterations=3, perceptual="auto", perceptual_resolution=64))
     assert res.perceptual == "lpips-alex" and res.iterations == 3 and np.isfinite(res.final_loss)

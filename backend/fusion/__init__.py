@@ -1,6 +1,6 @@
 """Texture fusion: one UV texture from many coloured views of the mesh (docs/fusion.md).
 
-    result = fuse_texture(mesh, views, plan)      # views: list[FusionView]
+    result = fuse_texture(mesh, views, plan, FusionOptions(iterations=40))   # views: list[FusionView]
     result.texture                                # (R, R, 3) uint8, row 0 = top (v near 1)
 
 1. closed-form initialisation: every counted view pixel is splatted bilinearly into the
@@ -35,6 +35,7 @@ __all__ = [
     "BACKGROUND",
     "LPIPS_NAME",
     "SUBSTITUTE_NAME",
+    "FusionOptions",
     "FusionResult",
     "FusionView",
     "chart_labels",
@@ -80,25 +81,35 @@ def _check_views(views: list[FusionView]) -> None:
                 raise ValueError(f"view {i}: {name} has shape {np.shape(arr)}, expected {shape}")
 
 
-def fuse_texture(mesh: Mesh, views: list[FusionView], plan: PaddingPlan, *, iterations: int = 100,
-                 lr: float = 0.1, l1_weight: float = 10.0, perceptual: str = "auto",
-                 device: str = "cpu", seed: int = 0, perceptual_resolution: int | None = 256,
-                 progress: Callable[[int, int, float], None] | None = None,
-                 views_per_step: int | None = None, lr_schedule: str = "cosine") -> FusionResult:
+@dataclass(frozen=True)
+class FusionOptions:
+    """How the texture is optimised (docs/fusion.md)."""
+
+    iterations: int = 100  # Adam steps; 0: the closed-form splat only
+    lr: float = 0.1
+    l1_weight: float = 10.0
+    # "auto" (LPIPS when its backbone weights are on disk, else the substitute), "lpips" (the same, but
+    # says it was asked for), "substitute", or "none" (L1 only).
+    perceptual: str = "auto"
+    perceptual_resolution: int | None = 256  # the views' size for the perceptual loss (None: as rendered)
+    views_per_step: int | None = None  # a seeded random subset of the views per step (None: all)
+    lr_schedule: str = "cosine"  # warm-up then decay to 0, or "constant" (the paper's plain Adam lr)
+    device: str = "cpu"
+    seed: int = 0
+
+
+def fuse_texture(mesh: Mesh, views: list[FusionView], plan: PaddingPlan, options: FusionOptions | None = None,
+                 progress: Callable[[int, int, float], None] | None = None) -> FusionResult:
     """Fuse the views' colours into a plan.resolution^2 texture for `mesh` (which must have UVs).
 
-    perceptual: "auto" (LPIPS when its backbone weights are on disk, else the substitute),
-    "lpips" (the same, but says it was asked for), "substitute", or "none" (L1 only).
-    lr_schedule: "cosine" (warm-up then decay to 0; default) or "constant" (the paper's plain Adam lr).
-    views_per_step: optimise with a seeded random subset of views per step (None = all).
-    Deterministic on the CPU: the same inputs and seed give a bit-identical texture.
+    Deterministic on the CPU: the same inputs and options give a bit-identical texture.
+    `progress(step, steps, loss)` is called as the optimisation goes.
     """
+    options = options or FusionOptions()
     if not mesh.has_uv:
         raise ValueError("fuse_texture needs a mesh with uv and faces_uv (backend.uv.atlas.unwrap)")
     _check_views(views)
     timings: dict = {}
-    notes: list[str] = []
-    warnings: list[str] = []  # a fallback the user should know about (a perceptual loss without weights)
     t_all = time.perf_counter()
     r = plan.resolution
 
@@ -116,59 +127,81 @@ def fuse_texture(mesh: Mesh, views: list[FusionView], plan: PaddingPlan, *, iter
     timings["fill_init"] = time.perf_counter() - t
 
     seen = splat.seen.copy()
-    texture = init
-    losses: list[float] = []
-    name = "none"
-    done = 0
-    if iterations > 0 and views:
-        t = time.perf_counter()
-        loss_fn, name, perc_notes = load_perceptual(perceptual, device)
-        warnings += [n for n in perc_notes if code_of(n)]  # fallbacks; "LPIPS loaded from ..." is a log line
-        notes += [n for n in perc_notes if not code_of(n)]
-        timings["perceptual_load"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        tensors = prepare_views(views, loss_fn, perceptual_resolution, device)
-        timings["prepare"] = time.perf_counter() - t
-
-        res = optimize_texture(init, tensors, iterations=iterations, lr=lr, l1_weight=l1_weight,
-                               perceptual=loss_fn, device=device, seed=seed, views_per_step=views_per_step,
-                               schedule=lr_schedule, progress=progress)
-        timings["optimize"] = res.seconds
-        timings["per_iteration"] = res.seconds / max(res.iterations, 1)
-        texture, losses, done = res.texture, res.losses, res.iterations
-        if res.best_step >= 0:
-            notes.append(f"the optimisation ended above its best loss: the texture from before step "
-                         f"{res.best_step + 1} of {res.iterations} is kept (loss {losses[-1]:.4f})")
-        # Every texel a counted pixel's bilinear lookup touches was optimised: it has colour now.
-        seen |= splat.coverage > EPS
-    elif views:
-        notes.append("no optimisation (iterations = 0): closed-form splat only; final_loss is its L1 term")
-        tensors = prepare_views(views, None, None, device)
-        with torch.no_grad():
-            tex_t = torch.from_numpy(np.ascontiguousarray(init.transpose(2, 0, 1)))[None].to(device)
-            losses = [float(total_loss(tex_t, tensors, l1_weight, None))]
+    if options.iterations > 0 and views:
+        done = _optimised(init, views, options, progress, timings)
+        seen |= splat.coverage > EPS  # every texel a counted pixel's bilinear lookup touches has colour now
+    else:
+        done = _splat_only(init, views, options)
 
     t = time.perf_counter()
-    final = fill_and_bleed(texture, seen, labels, plan)
+    final = fill_and_bleed(done.texture, seen, labels, plan)
     timings["fill_final"] = time.perf_counter() - t
 
     unseen = charts & ~seen
     if charts.any() and unseen.any():
-        notes.append(f"{100.0 * unseen.sum() / charts.sum():.1f}% of the chart texels got no view pixel (seen by "
-                     "no view, or between the views' pixels); filled from their seen neighbours (push-pull)")
+        done.notes.append(f"{100.0 * unseen.sum() / charts.sum():.1f}% of the chart texels got no view pixel (seen "
+                          "by no view, or between the views' pixels); filled from their seen neighbours (push-pull)")
     if not splat.seen.any():
-        notes.append("no view pixel reached the texture: the charts are plain grey")
+        done.notes.append("no view pixel reached the texture: the charts are plain grey")
     timings["total"] = time.perf_counter() - t_all
     return FusionResult(
         texture=np.rint(np.clip(final, 0.0, 1.0) * 255.0).astype(np.uint8),
         seen=seen,
         chart_mask=charts,
-        perceptual=name,
-        notes=notes,
-        warnings=warnings,
-        iterations=done,
-        final_loss=float(losses[-1]) if losses else float("nan"),
+        perceptual=done.perceptual,
+        notes=done.notes,
+        warnings=done.warnings,
+        iterations=done.iterations,
+        final_loss=float(done.losses[-1]) if done.losses else float("nan"),
         timings_s=timings,
-        losses=losses,
+        losses=done.losses,
     )
+
+
+@dataclass
+class _Optimised:
+    """What the optimisation step gives the rest of fuse_texture."""
+
+    texture: np.ndarray  # (R, R, 3) float, before the final fill
+    losses: list[float]
+    iterations: int
+    perceptual: str
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _optimised(init: np.ndarray, views: list[FusionView], options: FusionOptions,
+               progress: Callable[[int, int, float], None] | None, timings: dict) -> _Optimised:
+    """Adam on the texture from `init` (optimize.py); its lowest-loss texture."""
+    t = time.perf_counter()
+    loss_fn, name, perc_notes = load_perceptual(options.perceptual, options.device)
+    timings["perceptual_load"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    tensors = prepare_views(views, loss_fn, options.perceptual_resolution, options.device)
+    timings["prepare"] = time.perf_counter() - t
+
+    res = optimize_texture(init, tensors, iterations=options.iterations, lr=options.lr, l1_weight=options.l1_weight,
+                           perceptual=loss_fn, device=options.device, seed=options.seed,
+                           views_per_step=options.views_per_step, schedule=options.lr_schedule, progress=progress)
+    timings["optimize"] = res.seconds
+    timings["per_iteration"] = res.seconds / max(res.iterations, 1)
+    out = _Optimised(res.texture, res.losses, res.iterations, name,
+                     notes=[n for n in perc_notes if not code_of(n)],  # "LPIPS loaded from ...": a log line
+                     warnings=[n for n in perc_notes if code_of(n)])  # a fallback the user should know about
+    if res.best_step >= 0:
+        out.notes.append(f"the optimisation ended above its best loss: the texture from before step "
+                         f"{res.best_step + 1} of {res.iterations} is kept (loss {res.losses[-1]:.4f})")
+    return out
+
+
+def _splat_only(init: np.ndarray, views: list[FusionView], options: FusionOptions) -> _Optimised:
+    """No optimisation: the closed-form splat, its L1 term as the final loss."""
+    if not views:
+        return _Optimised(init, [], 0, "none")
+    tensors = prepare_views(views, None, None, options.device)
+    with torch.no_grad():
+        tex_t = torch.from_numpy(np.ascontiguousarray(init.transpose(2, 0, 1)))[None].to(options.device)
+        losses = [float(total_loss(tex_t, tensors, options.l1_weight, None))]
+    return _Optimised(init, losses, 0, "none",
+                      notes=["no optimisation (iterations = 0): closed-form splat only; final_loss is its L1 term"])

@@ -1,7 +1,9 @@
 """Runs the stages in data-flow order and writes the result folder.
 
-Stages take plain data and give plain data (see each package); only this module touches
-the output folder, only the CLI and the add-on talk to users.
+Each command is a table of named stages (`SHAPE_STAGES`, `DIGITIZE_STAGES`) that one loop,
+`run_stages`, runs in order, timing each and reporting it as "[i/n] ..."; what the stages make
+is kept on one `Run`. Stages take plain data and give plain data (see each package); only this
+module touches the output folder, only the CLI and the add-on talk to users.
 
     intake    -> photo, person mask, working crop            (backend.intake)
     shape     -> closed body mesh + input camera              (backend.shape)
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,43 +124,341 @@ def camera_in_working(photo_camera: Camera, working) -> Camera:
                   c.elevation_deg)
 
 
-def build_body(photo_path: Path, options: ShapeOptions, progress: Progress, total: int) -> Body:
-    with progress.stage("intake", 1, total, "reading the photo and finding the person"):
-        photo = load_photo(photo_path)
-        seg = segment_person(photo, method=options.segmenter)
-        working = crop_to_working(photo, seg.mask, resolution=options.working_resolution)
-    for note in seg.notes:
-        progress.warning(note, code="segmenter_missing") if seg.method == "grabcut" else progress.emit("log", note)
+# --- the stages -------------------------------------------------------------------------------------
+# Each command is a table of named stages (SHAPE_STAGES, DIGITIZE_STAGES), run in order by `run_stages`:
+# each stage is timed and reported as "[i/n] what ..." (the add-on's progress bar counts these), and
+# what it passes on to the user afterwards (its notes and warnings) comes after its time. What the
+# stages make is kept on one `Run`.
 
-    with progress.stage("shape", 2, total, "fitting the body to the pose and dressing it"):
-        # A user's mesh, else the fitted body, else the outline's shape (backend/shape/choose.py).
-        estimator, close = choose_shape_estimator(options.mesh_path, options.target_faces, shape=options.shape,
-                                                  models_dir=options.models_dir, models=options.models,
-                                                  device=options.device, seed=options.seed,
-                                                  log=lambda message: progress.emit("log", message),
-                                                  camera=None if options.input_camera is None else
-                                                  camera_in_working(options.input_camera, working))
-        lens = photo_lens(photo.width, photo.height, photo.exif_focal)
-        try:
-            shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m,
+
+@dataclass
+class Run:
+    """One run of a command: what it was given and chose, and what each stage adds, in order."""
+
+    photo_path: Path
+    options: ShapeOptions
+    progress: Progress
+    out: Path  # the staging folder the results are written into
+    rasterizer: Any
+    # digitize only: its choices, made before any stage runs (a missing weight fails first)
+    preset: Preset | None = None
+    device: str = "cpu"
+    inpainter: Any = None
+    inpainter_notes: list = field(default_factory=list)
+    checkpoints: Any = None
+    # intake
+    photo: Photo | None = None
+    segmentation: Segmentation | None = None
+    working: WorkingImage | None = None
+    # shape, uv
+    shape: ShapeResult | None = None
+    atlas: UVAtlas | None = None
+    body: Body | None = None
+    digest: str = ""  # the mesh's, for the checkpoints
+    # raster
+    cameras: list = field(default_factory=list)
+    input_maps: Any = None
+    view_maps: list = field(default_factory=list)
+    maps_entry: dict = field(default_factory=dict)
+    mesh_fit: dict | None = None
+    # back, views, fusion
+    restored: Any = None  # the views and head region of an unfinished run (--resume)
+    photo_view: Any = None
+    limbs: Any = None
+    views: list = field(default_factory=list)
+    head: Any = None
+    fused: Any = None
+    fused_restored: bool = False
+    # export
+    rig_entry: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # in the events (`stage`) and in result.json's timings
+    what: str | Callable[[Run], str]  # the progress line, in the user's words
+    run: Callable[[Run], None]
+    after: Callable[[Run], None] | None = None  # what it tells the user, and hands on, outside its time
+    skip: Callable[[Run], bool] | None = None  # when true it does not run (its `after` still does)
+
+
+def run_stages(stages: Sequence[Stage], run: Run) -> None:
+    """Each stage in turn, timed and reported as [i/n]."""
+    for index, stage in enumerate(stages, start=1):
+        if stage.skip is None or not stage.skip(run):
+            what = stage.what(run) if callable(stage.what) else stage.what
+            with run.progress.stage(stage.name, index, len(stages), what):
+                stage.run(run)
+        if stage.after is not None:
+            stage.after(run)
+
+
+def _intake(run: Run) -> None:
+    run.photo = load_photo(run.photo_path)
+    run.segmentation = segment_person(run.photo, method=run.options.segmenter)
+    run.working = crop_to_working(run.photo, run.segmentation.mask, resolution=run.options.working_resolution)
+
+
+def _after_intake(run: Run) -> None:
+    seg = run.segmentation
+    assert seg is not None
+    for note in seg.notes:
+        run.progress.warning(note, code="segmenter_missing") if seg.method == "grabcut" else run.progress.emit("log",
+                                                                                                              note)
+
+
+def _shape(run: Run) -> None:
+    options, photo, working, seg = run.options, run.photo, run.working, run.segmentation
+    assert photo is not None and working is not None and seg is not None
+    # A user's mesh, else the fitted body, else the outline's shape (backend/shape/choose.py).
+    estimator, close = choose_shape_estimator(options.mesh_path, options.target_faces, shape=options.shape,
+                                              models_dir=options.models_dir, models=options.models,
+                                              device=options.device, seed=options.seed,
+                                              log=lambda message: run.progress.emit("log", message),
+                                              camera=None if options.input_camera is None else
+                                              camera_in_working(options.input_camera, working))
+    lens = photo_lens(photo.width, photo.height, photo.exif_focal)
+    try:
+        run.shape = estimator.estimate(working.rgb, working.mask, height_m=options.height_m,
                                        lens=working_lens(lens, photo.width, photo.height, working.x0, working.y0,
                                                          working.scale),
                                        fine_mask=mask_in_working(seg.mask, working, FINE_MASK_FACTOR))
-        finally:
-            close()
-    if shape.fallback_why:  # weights there but failing: a warning; simply absent: a log line (and `fallbacks`)
-        progress.warning(shape.fallback_why) if shape.fallback_failed else progress.emit("log", shape.fallback_why)
-    for note in getattr(getattr(shape, "frame", None), "notes", ()):  # a user's mesh converted from cm, mm or Y-up
-        progress.warning(note, code="mesh_converted")
+    finally:
+        close()
 
-    if options.keep_mesh_uvs and shape.mesh.has_uv:
-        atlas = UVAtlas(shape.mesh, PaddingPlan.for_resolution(options.texture_resolution), charts=0, utilization=0.0)
-        progress.emit("log", "kept the mesh's own UVs")
-    else:
-        with progress.stage("uv", 3, total, "unwrapping UVs (xatlas)"):
-            atlas = unwrap(shape.mesh, options.texture_resolution)
+
+def _after_shape(run: Run) -> None:
+    shape = run.shape
+    assert shape is not None
+    if shape.fallback_why:  # weights there but failing: a warning; simply absent: a log line (and `fallbacks`)
+        run.progress.warning(shape.fallback_why) if shape.fallback_failed else run.progress.emit("log",
+                                                                                                 shape.fallback_why)
+    for note in getattr(getattr(shape, "frame", None), "notes", ()):  # a user's mesh converted from cm, mm or Y-up
+        run.progress.warning(note, code="mesh_converted")
+
+
+def _keeps_mesh_uvs(run: Run) -> bool:
+    assert run.shape is not None
+    return run.options.keep_mesh_uvs and run.shape.mesh.has_uv
+
+
+def _uv(run: Run) -> None:
+    assert run.shape is not None
+    run.atlas = unwrap(run.shape.mesh, run.options.texture_resolution)
+
+
+def _after_uv(run: Run) -> None:
+    """The body is whole: the person, their mesh with UVs, the photo's camera."""
+    photo, working, shape = run.photo, run.working, run.shape
+    assert photo is not None and working is not None and shape is not None and run.segmentation is not None
+    if run.atlas is None:  # re-texturing a mesh with its own UVs
+        run.atlas = UVAtlas(shape.mesh, PaddingPlan.for_resolution(run.options.texture_resolution), charts=0,
+                            utilization=0.0)
+        run.progress.emit("log", "kept the mesh's own UVs")
     camera = camera_in_photo(shape.camera, working.x0, working.y0, working.scale, photo.width, photo.height)
-    return Body(photo, seg, working, shape, atlas, camera)
+    run.body = Body(photo, run.segmentation, working, shape, run.atlas, camera)
+
+
+def _after_uv_digitize(run: Run) -> None:
+    from .checkpoints import mesh_digest
+
+    _after_uv(run)
+    assert run.body is not None
+    run.digest = mesh_digest(run.body.mesh)
+    for note in run.inpainter_notes:
+        run.progress.warning(note)
+
+
+def _shape_maps(run: Run) -> None:
+    """The shape command's maps of the views (the add-on's two-step flow renders its own)."""
+    assert run.body is not None
+    run.cameras = view_cameras(run.body.mesh, parse_views(run.options.views), run.options.map_resolution)
+    run.view_maps = run.rasterizer.render(run.body.mesh, run.cameras)
+
+
+def _write_shape(run: Run) -> None:
+    from .rig import rig_json
+
+    body, tmp = run.body, run.out
+    assert body is not None
+    (tmp / "mesh.obj").write_text(obj_text(body.mesh))
+    write_png(tmp / "mask.png", body.segmentation.mask)
+    write_png(tmp / PHOTO_IMAGE, photo_with_mask(body.photo.rgb, body.segmentation.mask))
+    if run.cameras:
+        save_maps(run.view_maps, tmp / "maps")
+    write_fitted_body(tmp, body)
+    rig, run.rig_entry = make_rig_for(body, run.options.rig)
+    if rig is not None:
+        write_json(tmp / "rig.json", rig_json(rig))
+        del run.rig_entry["glb"]  # no GLB without a texture
+    elif run.options.rig != "none":
+        run.progress.warning(run.rig_entry["why"], code="no_rig")
+
+
+def _raster_what(run: Run) -> str:
+    return ("reading Blender's maps; rendering the photo's view" if _digitize_options(run).maps_path
+            else "rendering the views' maps")
+
+
+def _raster(run: Run) -> None:
+    body, options, preset = run.body, _digitize_options(run), run.preset
+    assert body is not None and preset is not None
+    name = run.rasterizer.name
+    if options.maps_path:  # Blender rendered the views: only the photo's view is ours (its camera is fitted here)
+        run.input_maps = run.rasterizer.render(body.mesh, [body.shape.camera])[0]
+        run.view_maps = back_view_first(maps_in_world(body.shape, load_maps(options.maps_path)))
+        run.maps_entry = {"rendered_by": {"blender": [m.camera.name for m in run.view_maps],
+                                          name: [body.shape.camera.name]}}
+    else:
+        cameras = view_cameras(body.mesh, parse_views(options.views)[1:], preset.view_resolution)
+        run.input_maps, *run.view_maps = run.rasterizer.render(body.mesh, [body.shape.camera, *cameras])
+        run.maps_entry = {"rendered_by": {name: [body.shape.camera.name, *(c.name for c in cameras)]}}
+
+
+def _after_raster(run: Run) -> None:
+    body = run.body
+    assert body is not None
+    if body.shape.method == "user_mesh":  # a mesh that is not the photo's person: say so, do not just "succeed"
+        run.mesh_fit = front_match(run.input_maps.mask, body.working.mask)
+        if not run.mesh_fit["matches"]:
+            run.progress.warning(mismatch_warning(run.mesh_fit), code="mesh_photo_mismatch")
+    if run.checkpoints.created:
+        run.restored = run.checkpoints.load_views([run.input_maps, *run.view_maps], run.digest)
+    if run.restored:
+        run.views, run.head = run.restored
+        run.progress.emit("log", "--resume: the synthesized views come from the unfinished run")
+
+
+def _back_what(run: Run) -> str:
+    return "front and back view: from the unfinished run" if run.restored else \
+        "making the front and the initial back view"
+
+
+def _back(run: Run) -> None:
+    from .synthesis import limb_source, make_back_view, make_photo_view
+
+    if run.restored:
+        return
+    body, options = run.body, _digitize_options(run)
+    assert body is not None
+    run.photo_view = make_photo_view(run.input_maps, body.working, run.inpainter, seed=options.seed)
+    run.limbs = limb_source(body, run.photo_view)
+    back_view, run.head = make_back_view(run.view_maps[0], run.photo_view, body, run.inpainter,
+                                         seed=options.seed + 1, options=options, limbs=run.limbs)
+    run.views = [run.photo_view, back_view]
+
+
+def _views_what(run: Run) -> str:
+    return "the other views: from the unfinished run" if run.restored else \
+        f"synthesizing {len(run.view_maps) - 1} views"
+
+
+def _views(run: Run) -> None:
+    from .synthesis import synthesize_views
+
+    if run.restored:
+        return
+    options, progress = _digitize_options(run), run.progress
+
+    def on_view(i, n, view):
+        progress.emit("progress", f"      view {i}/{n} ({view.name}): {view.inpainter}, "
+                      f"{100 * view.summary()['missing_fraction']:.0f}% new, {view.seconds:.1f} s",
+                      stage="views", view=view.name, index=i, total=n)
+
+    limbs = run.limbs
+    run.views += synthesize_views(run.views[:2], run.view_maps[1:], run.inpainter, seed=options.seed,
+                                  prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
+                                  on_view=on_view, limbs_of=None if limbs is None else limbs.limbs_of, head=run.head)
+
+
+def _after_views(run: Run) -> None:
+    if not run.restored:
+        run.checkpoints.save_views(run.views, run.head, run.digest)
+    # The benchmark's finer split of "back" + "views": inpainting and the rest (mostly aggregation).
+    run.progress.timings["inpaint"] = round(sum(v.inpaint_seconds for v in run.views), 3)
+    run.progress.timings["aggregation"] = round(sum(v.seconds - v.inpaint_seconds for v in run.views[2:]), 3)
+    run.fused = run.checkpoints.load_fused(run.digest) if run.restored else None
+    if run.fused is not None:
+        run.fused_restored = True
+        run.progress.emit("log", "--resume: the fused texture comes from the unfinished run")
+
+
+def _fusion_what(run: Run) -> str:
+    return "fusing the views: from the unfinished run" if run.fused_restored else "fusing the views into one texture"
+
+
+def _fusion(run: Run) -> None:
+    from .fusion import FusionOptions, fuse_texture
+
+    if run.fused_restored:
+        return
+    body, options, preset, progress = run.body, _digitize_options(run), run.preset, run.progress
+    assert body is not None and preset is not None
+    iterations = options.fusion_iterations
+    if iterations is None:
+        iterations = preset.fusion_iterations
+
+    def on_iter(i, n, loss):
+        if i == n or i % max(1, n // 5) == 0:
+            progress.emit("progress", f"      fusion step {i}/{n}, loss {loss:.4f}", stage="fusion", index=i, total=n)
+
+    fusion = FusionOptions(iterations=iterations, device=run.device, seed=options.seed,
+                           perceptual_resolution=preset.perceptual_resolution)
+    run.fused = fuse_texture(body.mesh, views_to_fusion(run.views), body.atlas.plan, fusion, progress=on_iter)
+
+
+def _after_fusion(run: Run) -> None:
+    if not run.fused_restored:
+        run.checkpoints.save_fused(run.fused, run.digest)
+    for note in run.fused.warnings:
+        run.progress.warning(note)
+    for note in run.fused.notes:
+        run.progress.emit("log", note)
+
+
+def _export(run: Run) -> None:
+    from .export.glb import write_glb
+    from .export.preview import write_preview
+    from .export.textured import write_obj_with_texture
+    from .rig import rig_json
+
+    body, options, tmp, texture = run.body, _digitize_options(run), run.out, run.fused.texture
+    assert body is not None
+    rig, rig_entry = make_rig_for(body, options.rig)
+    if rig is None and options.rig != "none":
+        run.progress.warning(rig_entry["why"], code="no_rig")
+    # mesh.obj, avatar.glb and rig.json in the rest pose asked for; the views, the preview and
+    # body.obj stay in the photo's pose, the one the texture was fused in (docs/rig.md).
+    rig, delivered, run.rig_entry = rest_pose_for(rig, rig_entry, body, options.rest_pose, run.progress)
+    write_obj_with_texture(delivered, texture, tmp)
+    write_png(tmp / "mask.png", body.segmentation.mask)
+    write_fitted_body(tmp, body)
+    write_views(tmp / "views", run.views)
+    write_preview(tmp / "preview.png", body.mesh, texture)
+    if rig is not None:
+        write_json(tmp / "rig.json", rig_json(rig))
+    # The GLB goes last: its presence means the rest is there too.
+    write_glb(delivered, texture, tmp / "avatar.glb", rig=rig)
+
+
+def _digitize_options(run: Run) -> DigitizeOptions:
+    assert isinstance(run.options, DigitizeOptions)
+    return run.options
+
+
+INTAKE = Stage("intake", "reading the photo and finding the person", _intake, after=_after_intake)
+SHAPE = Stage("shape", "fitting the body to the pose and dressing it", _shape, after=_after_shape)
+UV = Stage("uv", "unwrapping UVs (xatlas)", _uv, after=_after_uv, skip=_keeps_mesh_uvs)
+SHAPE_STAGES = (INTAKE, SHAPE, UV, Stage("raster", "rendering normal, silhouette, UV and depth maps", _shape_maps),
+                Stage("write", "writing the results", _write_shape))
+DIGITIZE_STAGES = (
+    INTAKE, SHAPE, replace(UV, after=_after_uv_digitize),
+    Stage("raster", _raster_what, _raster, after=_after_raster),
+    Stage("back", _back_what, _back),
+    Stage("views", _views_what, _views, after=_after_views),
+    Stage("fusion", _fusion_what, _fusion, after=_after_fusion),
+    Stage("export", "writing mesh, texture, GLB and preview", _export),
+)
 
 
 def write_fitted_body(folder: Path, body: Body) -> None:
@@ -235,41 +537,23 @@ def run_shape(photo_path: Path, out_dir: Path, options: ShapeOptions, progress: 
     What the texture step needs next: the mesh with its UVs, the photo's camera (result.json), the
     photo as it was read (photo.png, the person mask as alpha) and, with a fitted body, its rig.
     """
-    from .rig import rig_json
-
     progress = progress or Progress()
     t_start = time.perf_counter()
-    total = 5 if options.shape_maps else 4
     rasterizer = get_rasterizer(options.rasterizer)
+    stages = SHAPE_STAGES if options.shape_maps else tuple(s for s in SHAPE_STAGES if s.name != "raster")
     with claimed_output(out_dir) as out_dir, staged_output_dir(out_dir) as tmp:  # checked and locked first
-        body = build_body(photo_path, options, progress, total)
-        cameras = []
-        if options.shape_maps:
-            with progress.stage("raster", 4, total, "rendering normal, silhouette, UV and depth maps"):
-                cameras = view_cameras(body.mesh, parse_views(options.views), options.map_resolution)
-                maps = rasterizer.render(body.mesh, cameras)
-
-        with progress.stage("write", total, total, "writing the results"):
-            (tmp / "mesh.obj").write_text(obj_text(body.mesh))
-            write_png(tmp / "mask.png", body.segmentation.mask)
-            write_png(tmp / PHOTO_IMAGE, photo_with_mask(body.photo.rgb, body.segmentation.mask))
-            if cameras:
-                save_maps(maps, tmp / "maps")
-            write_fitted_body(tmp, body)
-            rig, rig_entry = make_rig_for(body, options.rig)
-            if rig is not None:
-                write_json(tmp / "rig.json", rig_json(rig))
-                del rig_entry["glb"]  # no GLB without a texture
-            elif options.rig != "none":
-                progress.warning(rig_entry["why"], code="no_rig")
+        run = Run(photo_path, options, progress, tmp, rasterizer)
+        run_stages(stages, run)
+        body = run.body
+        assert body is not None
         progress.timings["total"] = round(time.perf_counter() - t_start, 3)
         result = base_result(photo_path, body, options, "shape")
         result["photo_image"] = {"file": PHOTO_IMAGE, "camera": "input_camera",
                                  "what": "the photo as read (EXIF orientation applied), the person mask as alpha"}
-        result["rig"] = rig_entry
-        if cameras:
+        result["rig"] = run.rig_entry
+        if run.cameras:
             result["maps"] = {"folder": "maps", "format": "docs/maps.md", "rasterizer": rasterizer.name,
-                              "views": [c.to_json() for c in cameras]}
+                              "views": [c.to_json() for c in run.cameras]}
         result["fallbacks"] = fallbacks(body)
         result["timings_s"] = dict(progress.timings)
         write_json(tmp / "result.json", result)
@@ -320,8 +604,13 @@ def _run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, pro
     rasterizer = get_rasterizer(options.rasterizer)
     checkpoints = Checkpoints.open(out_dir, run_key(photo_path, options), resume=options.resume, progress=progress)
     try:
-        result = _digitize_stages(photo_path, out_dir, options, progress, preset, device, inpainter, inpainter_notes,
-                                  rasterizer, checkpoints, t_start)
+        with staged_output_dir(out_dir) as tmp:
+            run = Run(photo_path, options, progress, tmp, rasterizer, preset=preset, device=device,
+                      inpainter=inpainter, inpainter_notes=list(inpainter_notes), checkpoints=checkpoints)
+            run_stages(DIGITIZE_STAGES, run)
+            progress.timings["total"] = round(time.perf_counter() - t_start, 3)
+            result = digitize_result(run)
+            write_json(tmp / "result.json", result)
     except UserError as e:
         if not isinstance(e, OutputTargetError):  # the output changed during the run: the work may be resumed
             checkpoints.abandon()  # bad input: nothing worth resuming
@@ -331,155 +620,40 @@ def _run_digitize(photo_path: Path, out_dir: Path, options: DigitizeOptions, pro
     return result
 
 
-def _digitize_stages(photo_path, out_dir, options, progress, preset, device, inpainter, inpainter_notes, rasterizer,
-                     checkpoints, t_start) -> dict:
-    from .checkpoints import mesh_digest
-    from .export.glb import write_glb
-    from .export.preview import write_preview
-    from .export.textured import write_obj_with_texture
-    from .rig import rig_json
-
-    total = 8
-    with staged_output_dir(out_dir) as tmp:
-        body = build_body(photo_path, options, progress, total)
-        digest = mesh_digest(body.mesh)
-        for note in inpainter_notes:
-            progress.warning(note)
-
-        if options.maps_path:  # Blender rendered the views: only the photo's view is ours (its camera is fitted here)
-            with progress.stage("raster", 4, total, "reading Blender's maps; rendering the photo's view"):
-                input_maps = rasterizer.render(body.mesh, [body.shape.camera])[0]
-                view_maps = back_view_first(maps_in_world(body.shape, load_maps(options.maps_path)))
-            maps_entry = {"rendered_by": {"blender": [m.camera.name for m in view_maps],
-                                          rasterizer.name: [body.shape.camera.name]}}
-        else:
-            with progress.stage("raster", 4, total, "rendering the views' maps"):
-                cameras = view_cameras(body.mesh, parse_views(options.views)[1:], preset.view_resolution)
-                input_maps, *view_maps = rasterizer.render(body.mesh, [body.shape.camera, *cameras])
-            maps_entry = {"rendered_by": {rasterizer.name: [body.shape.camera.name, *(c.name for c in cameras)]}}
-        mesh_fit = None
-        if body.shape.method == "user_mesh":  # a mesh that is not the photo's person: say so, do not just "succeed"
-            mesh_fit = front_match(input_maps.mask, body.working.mask)
-            if not mesh_fit["matches"]:
-                progress.warning(mismatch_warning(mesh_fit), code="mesh_photo_mismatch")
-
-        restored = checkpoints.load_views([input_maps, *view_maps], digest) if checkpoints.created else None
-        if restored:
-            views, head = restored
-            progress.emit("log", "--resume: the synthesized views come from the unfinished run")
-            with progress.stage("back", 5, total, "front and back view: from the unfinished run"):
-                pass
-            with progress.stage("views", 6, total, "the other views: from the unfinished run"):
-                pass
-        else:
-            views, head = _synthesize(body, input_maps, view_maps, inpainter, options, progress, total)
-            checkpoints.save_views(views, head, digest)
-        # The benchmark's finer split of "back" + "views": inpainting and the rest (mostly aggregation).
-        progress.timings["inpaint"] = round(sum(v.inpaint_seconds for v in views), 3)
-        progress.timings["aggregation"] = round(sum(v.seconds - v.inpaint_seconds for v in views[2:]), 3)
-
-        fused = checkpoints.load_fused(digest) if restored else None
-        if fused is not None:
-            progress.emit("log", "--resume: the fused texture comes from the unfinished run")
-            with progress.stage("fusion", 7, total, "fusing the views: from the unfinished run"):
-                pass
-        else:
-            fused = _fuse(body, views, options, preset, device, progress, total)
-            checkpoints.save_fused(fused, digest)
-        for note in fused.warnings:
-            progress.warning(note)
-        for note in fused.notes:
-            progress.emit("log", note)
-
-        with progress.stage("export", 8, total, "writing mesh, texture, GLB and preview"):
-            rig, rig_entry = make_rig_for(body, options.rig)
-            if rig is None and options.rig != "none":
-                progress.warning(rig_entry["why"], code="no_rig")
-            # mesh.obj, avatar.glb and rig.json in the rest pose asked for; the views, the preview and
-            # body.obj stay in the photo's pose, the one the texture was fused in (docs/rig.md).
-            rig, delivered, rig_entry = rest_pose_for(rig, rig_entry, body, options.rest_pose, progress)
-            write_obj_with_texture(delivered, fused.texture, tmp)
-            write_png(tmp / "mask.png", body.segmentation.mask)
-            write_fitted_body(tmp, body)
-            write_views(tmp / "views", views)
-            write_preview(tmp / "preview.png", body.mesh, fused.texture)
-            if rig is not None:
-                write_json(tmp / "rig.json", rig_json(rig))
-            # The GLB goes last: its presence means the rest is there too.
-            write_glb(delivered, fused.texture, tmp / "avatar.glb", rig=rig)
-
-        progress.timings["total"] = round(time.perf_counter() - t_start, 3)
-        result = base_result(photo_path, body, options, "digitize")
-        result.update({
-            "texture": {"file": "texture.png", "resolution": int(fused.texture.shape[0]),
-                        "seen_fraction": round(float(fused.seen[fused.chart_mask].mean()), 4),
-                        "perceptual_loss": fused.perceptual, "fusion_iterations": fused.iterations,
-                        "final_loss": round(float(fused.final_loss), 6)},
-            "glb": "avatar.glb",
-            "rig": rig_entry,
-            "preview": "preview.png",
-            "views": [v.summary() for v in views],
-            "view_schedule": [v.name for v in views],
-            "head": {"chin_z": round(head.chin_z, 4), "hair_colour": [round(float(c), 3) for c in head.hair_colour],
-                     "from_landmarks": head.from_landmarks,
-                     "hair_end_z": None if head.hair_end_z is None else round(head.hair_end_z, 4),
-                     "hat": None if head.hat_colour is None else {
-                         "colour": [round(float(c), 3) for c in head.hat_colour],
-                         "edge_z": round(float(head.hat_edge_z), 4)}},
-            "preset": preset.name,
-            "seed": options.seed,
-            "device": device,
-            "inpainter": inpainter.name,
-            "fallbacks": fallbacks(body, inpainter=inpainter.name, inpainter_notes=inpainter_notes,
-                                   perceptual=fused.perceptual, perceptual_notes=fused.warnings),
-            "timings_s": dict(progress.timings),
-            "resumed": bool(restored),
-            "maps": maps_entry,
-        })
-        if mesh_fit is not None:
-            result["mesh_fit"] = mesh_fit
-        write_json(tmp / "result.json", result)
+def digitize_result(run: Run) -> dict:
+    """result.json of a finished digitize run."""
+    body, fused, head, options, preset = run.body, run.fused, run.head, _digitize_options(run), run.preset
+    assert body is not None and preset is not None
+    result = base_result(run.photo_path, body, options, "digitize")
+    result.update({
+        "texture": {"file": "texture.png", "resolution": int(fused.texture.shape[0]),
+                    "seen_fraction": round(float(fused.seen[fused.chart_mask].mean()), 4),
+                    "perceptual_loss": fused.perceptual, "fusion_iterations": fused.iterations,
+                    "final_loss": round(float(fused.final_loss), 6)},
+        "glb": "avatar.glb",
+        "rig": run.rig_entry,
+        "preview": "preview.png",
+        "views": [v.summary() for v in run.views],
+        "view_schedule": [v.name for v in run.views],
+        "head": {"chin_z": round(head.chin_z, 4), "hair_colour": [round(float(c), 3) for c in head.hair_colour],
+                 "from_landmarks": head.from_landmarks,
+                 "hair_end_z": None if head.hair_end_z is None else round(head.hair_end_z, 4),
+                 "hat": None if head.hat_colour is None else {
+                     "colour": [round(float(c), 3) for c in head.hat_colour],
+                     "edge_z": round(float(head.hat_edge_z), 4)}},
+        "preset": preset.name,
+        "seed": options.seed,
+        "device": run.device,
+        "inpainter": run.inpainter.name,
+        "fallbacks": fallbacks(body, inpainter=run.inpainter.name, inpainter_notes=run.inpainter_notes,
+                               perceptual=fused.perceptual, perceptual_notes=fused.warnings),
+        "timings_s": dict(run.progress.timings),
+        "resumed": bool(run.restored),
+        "maps": run.maps_entry,
+    })
+    if run.mesh_fit is not None:
+        result["mesh_fit"] = run.mesh_fit
     return result
-
-
-def _synthesize(body: Body, input_maps, view_maps: list, inpainter, options, progress: Progress, total: int):
-    """The photo's view, the initial back view, then the other views in order: (views, head region)."""
-    from .synthesis import limb_source, make_back_view, make_photo_view, synthesize_views
-
-    with progress.stage("back", 5, total, "making the front and the initial back view"):
-        photo_view = make_photo_view(input_maps, body.working, inpainter, seed=options.seed)
-        limbs = limb_source(body, photo_view)
-        back_view, head = make_back_view(view_maps[0], photo_view, body, inpainter, seed=options.seed + 1,
-                                         options=options, limbs=limbs)
-
-    def on_view(i, n, view):
-        progress.emit("progress", f"      view {i}/{n} ({view.name}): {view.inpainter}, "
-                      f"{100 * view.summary()['missing_fraction']:.0f}% new, {view.seconds:.1f} s",
-                      stage="views", view=view.name, index=i, total=n)
-
-    with progress.stage("views", 6, total, f"synthesizing {len(view_maps) - 1} views"):
-        others = synthesize_views([photo_view, back_view], view_maps[1:], inpainter, seed=options.seed,
-                                  prompt_extra=options.prompt, negative_prompt=options.negative_prompt,
-                                  on_view=on_view, limbs_of=None if limbs is None else limbs.limbs_of, head=head)
-    return [photo_view, back_view, *others], head
-
-
-def _fuse(body: Body, views: list, options, preset, device: str, progress: Progress, total: int):
-    from .fusion import FusionOptions, fuse_texture
-
-    with progress.stage("fusion", 7, total, "fusing the views into one texture"):
-        iterations = options.fusion_iterations
-        if iterations is None:
-            iterations = preset.fusion_iterations
-
-        def on_iter(i, n, loss):
-            if i == n or i % max(1, n // 5) == 0:
-                progress.emit("progress", f"      fusion step {i}/{n}, loss {loss:.4f}", stage="fusion",
-                              index=i, total=n)
-
-        fusion = FusionOptions(iterations=iterations, device=device, seed=options.seed,
-                               perceptual_resolution=preset.perceptual_resolution)
-        return fuse_texture(body.mesh, views_to_fusion(views), body.atlas.plan, fusion, progress=on_iter)
 
 
 def back_view_first(maps: list) -> list:

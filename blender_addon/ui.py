@@ -58,7 +58,7 @@ def draw_notes(layout, status, context) -> None:
 
 
 class VIEW3D_PT_photo_digitize(bpy.types.Panel):
-    bl_label = "Digitize from Photo"
+    bl_label = "Digitize Human from Photo"  # the product's name (README, manifest); its button says what it does
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "Digitize"

@@ -200,7 +200,7 @@ def test_register_unregister_twice_leaves_nothing_behind(user_dir):
             assert hasattr(bpy.types.Scene, "digitize")
             panel = getattr(bpy.types, {PANEL!r})
             assert (panel.bl_space_type, panel.bl_region_type) == ("VIEW_3D", "UI")
-            assert (panel.bl_category, panel.bl_label) == ("Digitize", "Digitize from Photo")
+            assert (panel.bl_category, panel.bl_label) == ("Digitize", "Digitize Human from Photo")
             blender_addon.unregister()
             leftovers = [n for n in names if hasattr(bpy.types, n)]
             assert not leftovers, leftovers

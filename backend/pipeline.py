@@ -178,19 +178,24 @@ class Stage:
     name: str  # in the events (`stage`) and in result.json's timings
     what: str | Callable[[Run], str]  # the progress line, in the user's words
     run: Callable[[Run], None]
+    weight: float  # its usual seconds (the sample, fast preset, 2 CPU cores: docs/benchmarks.md): its progress share
     after: Callable[[Run], None] | None = None  # what it tells the user, and hands on, outside its time
     skip: Callable[[Run], bool] | None = None  # when true it does not run (its `after` still does)
 
 
 def run_stages(stages: Sequence[Stage], run: Run) -> None:
-    """Each stage in turn, timed and reported as [i/n]."""
+    """Each stage in turn, timed and reported as [i/n], with its share of the run by its weight."""
+    total_weight = sum(stage.weight for stage in stages)
+    start = 0.0
     for index, stage in enumerate(stages, start=1):
+        share = stage.weight / total_weight
         if stage.skip is None or not stage.skip(run):
             what = stage.what(run) if callable(stage.what) else stage.what
-            with run.progress.stage(stage.name, index, len(stages), what):
+            with run.progress.stage(stage.name, index, len(stages), what, start=start, share=share):
                 stage.run(run)
         if stage.after is not None:
             stage.after(run)
+        start += share
 
 
 def _intake(run: Run) -> None:
@@ -446,18 +451,21 @@ def _digitize_options(run: Run) -> DigitizeOptions:
     return run.options
 
 
-INTAKE = Stage("intake", "reading the photo and finding the person", _intake, after=_after_intake)
-SHAPE = Stage("shape", "fitting the body to the pose and dressing it", _shape, after=_after_shape)
-UV = Stage("uv", "unwrapping UVs (xatlas)", _uv, after=_after_uv, skip=_keeps_mesh_uvs)
-SHAPE_STAGES = (INTAKE, SHAPE, UV, Stage("raster", "rendering normal, silhouette, UV and depth maps", _shape_maps),
-                Stage("write", "writing the results", _write_shape))
+# The weights are seconds of the default run (docs/benchmarks.md, 2026-12-04: the body, fast preset, the
+# classical inpainter, 2 CPU cores). With the diffusion inpainter the views take longer; their own
+# "view i of n" events move the bar through the views' share.
+INTAKE = Stage("intake", "reading the photo and finding the person", _intake, 1.0, after=_after_intake)
+SHAPE = Stage("shape", "fitting the body to the pose and dressing it", _shape, 8.0, after=_after_shape)
+UV = Stage("uv", "unwrapping UVs (xatlas)", _uv, 3.5, after=_after_uv, skip=_keeps_mesh_uvs)
+SHAPE_STAGES = (INTAKE, SHAPE, UV, Stage("raster", "rendering normal, silhouette, UV and depth maps", _shape_maps, 0.5),
+                Stage("write", "writing the results", _write_shape, 1.5))
 DIGITIZE_STAGES = (
     INTAKE, SHAPE, replace(UV, after=_after_uv_digitize),
-    Stage("raster", _raster_what, _raster, after=_after_raster),
-    Stage("back", _back_what, _back),
-    Stage("views", _views_what, _views, after=_after_views),
-    Stage("fusion", _fusion_what, _fusion, after=_after_fusion),
-    Stage("export", "writing mesh, texture, GLB and preview", _export),
+    Stage("raster", _raster_what, _raster, 0.5, after=_after_raster),
+    Stage("back", _back_what, _back, 0.5),
+    Stage("views", _views_what, _views, 2.0, after=_after_views),
+    Stage("fusion", _fusion_what, _fusion, 12.5, after=_after_fusion),
+    Stage("export", "writing mesh, texture, GLB and preview", _export, 1.5),
 )
 
 

@@ -31,13 +31,18 @@ class Progress:
         self.stream.flush()
 
     @contextmanager
-    def stage(self, name: str, index: int, total: int, what: str):
-        self.emit("stage", f"[{index}/{total}] {what} ...", stage=name, index=index, total=total)
+    def stage(self, name: str, index: int, total: int, what: str, start: float | None = None,
+              share: float | None = None):
+        """Stage `index` of `total`; `start` and `share`: where it begins in the whole run and how much of it
+        it is (0-1, by its usual time), so a progress bar moves with time, not with the count of stages."""
+        span = {} if start is None or share is None else {"start": round(start, 4), "share": round(share, 4)}
+        self.emit("stage", f"[{index}/{total}] {what} ...", stage=name, index=index, total=total, **span)
         t0 = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - t0, 3)
+        done = round(start + share, 4) if start is not None and share is not None else index / total
         self.emit("progress", f"[{index}/{total}] {what}: done in {self.timings[name]:.1f} s",
-                  stage=name, seconds=self.timings[name], fraction=index / total)
+                  stage=name, seconds=self.timings[name], fraction=done)
 
     def warning(self, message: str, code: str | None = None) -> None:
         """A fallback the user should hear about; `code` (or a Note's own) lets programs use their own words."""

@@ -29,7 +29,7 @@ import bpy
 
 from . import input_checks
 from .job_client import BackendProcess
-from .progress_words import job_name, progress_words, stage_words
+from .progress_words import StageSpan, job_name, progress_words, run_fraction, stage_words
 from .warning_words import artist_notes
 
 TICK_S = 0.1
@@ -50,8 +50,7 @@ class Job:
     keep_files: list = field(default_factory=list)  # files of the job folder the result still points to
     state: str = "running"  # running | loading | done | failed | cancelled
     stage: str = ""
-    stage_index: int = 0
-    stage_total: int = 0
+    span: StageSpan = field(default_factory=StageSpan)  # where the running stage sits in the run
     fraction: float = 0.0
     message: str = ""
     error: str = ""
@@ -172,17 +171,12 @@ def handle_events(job: Job, events) -> None:
         d = e.data
         if e.type == "stage":
             job.stage = str(d.get("stage", "")) or e.message
-            job.stage_index, job.stage_total = int(d.get("index", 0) or 0), int(d.get("total", 0) or 0)
+            job.span = StageSpan.from_event(d)
             job.message = stage_words(job.kind, job.stage)
-            if job.stage_total:
-                job.fraction = max(job.fraction, (job.stage_index - 1) / job.stage_total)
+            job.fraction = run_fraction(job.fraction, job.span, "stage", d)
         elif e.type == "progress":
             job.message = progress_words(job.kind, job.stage, d) or job.message
-            if isinstance(d.get("fraction"), (int, float)):
-                job.fraction = max(job.fraction, float(d["fraction"]))
-            elif job.stage_total and d.get("total"):
-                part = float(d.get("index", 0)) / float(d["total"])
-                job.fraction = max(job.fraction, (job.stage_index - 1 + part) / job.stage_total)
+            job.fraction = run_fraction(job.fraction, job.span, "progress", d)
         elif e.type == "warning":
             job.warnings.append((d.get("code"), e.message))
             job.notes = artist_notes(job.warnings)

@@ -7,6 +7,8 @@ log ("fusion step 8/40, loss 0.0412"); the panel shows what is being made instea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 STAGES = {
     "intake": "Finding the person in the photo",
     "shape": "Shaping the body",
@@ -38,6 +40,47 @@ def stage_words(kind: str, stage: str) -> str:
         return STARTING
     own = RETEXTURE_STAGES if kind == "retexture" else {}
     return own.get(stage) or STAGES.get(stage) or stage.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class StageSpan:
+    """Where the running stage sits in the whole run, as its `stage` event announced it: `start` and `share`
+    of the run by the stage's usual time (the backend's stage weights), else stage `index` of `total`."""
+
+    index: int = 0
+    total: int = 0
+    start: float | None = None
+    share: float | None = None
+
+    @classmethod
+    def from_event(cls, data: dict) -> StageSpan:
+        def number(key):
+            value = data.get(key)
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+        count = _count(data) or (0, 0)
+        start, share = number("start"), number("share")
+        if start is None or share is None or not (0 <= start <= 1 and 0 <= share <= 1):
+            start = share = None
+        return cls(count[0], count[1], start, share)
+
+    def done(self, part: float = 0.0) -> float | None:
+        """The run's fraction done when `part` (0-1) of this stage is; None: no measure."""
+        if self.start is not None and self.share is not None:
+            return self.start + part * self.share
+        return (self.index - 1 + part) / self.total if self.total else None
+
+
+def run_fraction(fraction: float, span: StageSpan, kind: str, data: dict) -> float:
+    """The progress bar after an event of `kind` ("stage" or "progress"); it never moves back."""
+    if kind == "stage":
+        now = span.done(0.0)
+    elif isinstance(data.get("fraction"), int | float):  # a stage done: the backend says where the run is
+        now = float(data["fraction"])
+    else:  # a view made, a fusion step: part of the running stage
+        count = _count(data)
+        now = span.done(count[0] / count[1]) if count else None
+    return fraction if now is None else max(fraction, min(now, 1.0))
 
 
 def _count(data: dict) -> tuple[int, int] | None:

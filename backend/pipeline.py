@@ -126,9 +126,9 @@ def camera_in_working(photo_camera: Camera, working) -> Camera:
 
 # --- the stages -------------------------------------------------------------------------------------
 # Each command is a table of named stages (SHAPE_STAGES, DIGITIZE_STAGES), run in order by `run_stages`:
-# each stage is timed and reported as "[i/n] what ..." (the add-on's progress bar counts these), and
-# what it passes on to the user afterwards (its notes and warnings) comes after its time. What the
-# stages make is kept on one `Run`.
+# each stage is timed and reported as "[i/n] what ...", with its share of the run by its weight (the
+# add-on's progress bar moves by these), and what it passes on to the user afterwards (its notes and
+# warnings) comes after its time. What the stages make is kept on one `Run`.
 
 
 @dataclass

@@ -115,8 +115,7 @@ def run_job(job_dir: Path, progress: Progress) -> dict:
     from .pipeline import DigitizeOptions, ShapeOptions, run_digitize, run_shape
 
     photo, mesh = resolve(job_dir, job["photo"]), resolve(job_dir, job.get("mesh"))
-    if photo is None:  # read_job requires it; said here too so a later change cannot pass None on
-        raise UserError(f"{job_dir / 'job.json'}: \"photo\" is empty")
+    assert photo is not None  # read_job refused a job without one
     maps = resolve(job_dir, job.get("maps"))
     keep = (job_dir / "job.json", photo, mesh, maps, values["models_dir"])
     with claimed_output(job_dir / "out", overwrite=values["overwrite"], keep=keep) as out:

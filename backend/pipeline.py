@@ -163,7 +163,6 @@ class Run:
     mesh_fit: dict | None = None
     # back, views, fusion
     restored: Any = None  # the views and head region of an unfinished run (--resume)
-    photo_view: Any = None
     limbs: Any = None
     views: list = field(default_factory=list)
     head: Any = None
@@ -346,11 +345,11 @@ def _back(run: Run) -> None:
         return
     body, options = run.body, _digitize_options(run)
     assert body is not None
-    run.photo_view = make_photo_view(run.input_maps, body.working, run.inpainter, seed=options.seed)
-    run.limbs = limb_source(body, run.photo_view)
-    back_view, run.head = make_back_view(run.view_maps[0], run.photo_view, body, run.inpainter,
+    photo_view = make_photo_view(run.input_maps, body.working, run.inpainter, seed=options.seed)
+    run.limbs = limb_source(body, photo_view)
+    back_view, run.head = make_back_view(run.view_maps[0], photo_view, body, run.inpainter,
                                          seed=options.seed + 1, options=options, limbs=run.limbs)
-    run.views = [run.photo_view, back_view]
+    run.views = [photo_view, back_view]
 
 
 def _views_what(run: Run) -> str:

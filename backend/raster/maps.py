@@ -68,15 +68,16 @@ def maps_from_fragments(
     vn = mesh.vertex_normals() if vertex_normals is None else vertex_normals
     # Attributes as (C, V) and everything per pixel as (C, n): numpy is much faster along the long axis.
     verts_t, normals_t = np.ascontiguousarray(mesh.vertices.T), np.ascontiguousarray(vn.T)
-    uv_layout = mesh.uv_layout() if mesh.has_uv else None
     rot = camera.rotation
 
     def zeros(channels: int) -> np.ndarray:
         return np.zeros((h * w, channels) if channels else h * w, np.float32)
 
     out_bary, out_depth, out_pos, out_nrm = zeros(3), zeros(0), zeros(3), zeros(3)
-    out_uv = zeros(2) if uv_layout is not None else None
-    uv_t, faces_uv = (np.ascontiguousarray(uv_layout[0].T), uv_layout[1]) if uv_layout is not None else (None, None)
+    uv_out = None  # with UVs: the UVs as (2, T), their faces, and the per-pixel UV map being filled
+    if mesh.has_uv:
+        uv, faces_uv = mesh.uv_layout()
+        uv_out = (np.ascontiguousarray(uv.T), faces_uv, zeros(2))
     # In blocks of pixels: small temporaries are much faster than a few huge ones.
     for s0 in range(0, len(flat), _BLOCK):
         px = flat[s0 : s0 + _BLOCK]
@@ -97,7 +98,8 @@ def maps_from_fragments(
         nrm = rot @ interp(normals_t, tri)  # world -> camera frame (x right, y up, z to camera)
         nrm /= np.maximum(np.sqrt(np.einsum("cn,cn->n", nrm, nrm)), 1e-12)
         out_pos[px], out_nrm[px], out_bary[px] = pos.T, nrm.T, b.T
-        if out_uv is not None and uv_t is not None and faces_uv is not None:
+        if uv_out is not None:
+            uv_t, faces_uv, out_uv = uv_out
             out_uv[px] = interp(uv_t, np.ascontiguousarray(faces_uv[fid].T)).T
 
     return ViewMaps(
@@ -108,7 +110,7 @@ def maps_from_fragments(
         depth=out_depth.reshape(h, w),
         position=out_pos.reshape(h, w, 3),
         normal=out_nrm.reshape(h, w, 3),
-        uv=None if out_uv is None else out_uv.reshape(h, w, 2),
+        uv=None if uv_out is None else uv_out[2].reshape(h, w, 2),
     )
 
 

@@ -26,7 +26,7 @@ from backend.intake.lens import DEFAULT_FOCAL_35MM, ExifFocal, photo_lens
 from backend.mesh import Mesh
 from backend.progress import Progress
 from backend.shape.body import world_from_fit
-from backend.shape.body.dress import PinholeView, body_silhouette, dress_body, ring_means
+from backend.shape.body.dress import PinholeView, body_silhouette, dress_body, missed_depth_bands, ring_means
 from backend.shape.body.model import PARTS
 from lab.eval.body_checks import arm_torso_gap_cm, back_of_head_is_round, feet_point_forward, knee_flexion_deg
 from lab.eval.pose_checks import fitted_joints, flexion_deg, pose_errors
@@ -175,6 +175,28 @@ def test_a_skirt_hangs_round_both_legs_and_trousers_round_each():
     assert not trousers[260, 199:201].any() and not legs[260, 199:201].any()
     _, trousers_depth = _section_extent(dress_body(body.vertices, body.faces, parts, trousers, view).mesh, -0.35)
     assert trousers_depth < depth - 0.05, (trousers_depth, depth)
+
+
+def test_what_the_body_misses_is_as_deep_as_it_is_wide_except_beside_the_head():
+    # A torso 30 cm deep (its band from 2.85 to 3.15 m) covering the left of the image; the mask goes on
+    # 10 pixels (5 cm at 5 mm a pixel) further right, which the dressed body missed: an arm the fit placed
+    # a little off, or a hand. Filled as deep as the torso beside it, it became a wall; it is an arm's
+    # depth. Beside the head the same pixels are hair or a hat, which cover the skull all round.
+    mask = np.zeros((60, 60), bool)
+    mask[10:50, 5:40] = True
+    covered = np.zeros_like(mask)
+    covered[10:50, 5:30] = True
+    front, back = np.full(mask.shape, np.inf), np.full(mask.shape, -np.inf)
+    front[covered], back[covered] = 2.85, 3.15
+    m_per_px, voxel = 0.005, 0.01
+    for part, deepest in (("torso", 0.06), ("head", 0.3)):
+        beside = np.full(mask.shape, PARTS.index(part))
+        centre, half, grown = missed_depth_bands(mask, covered, front, back, beside, 3, m_per_px, voxel)
+        missed = mask & ~covered
+        assert grown[missed].all() and not grown[~mask].any()
+        assert np.allclose(centre[missed], 3.0)  # centred on what lies beside
+        assert 2 * half[missed].max() == pytest.approx(deepest, abs=0.011), part
+        assert 2 * half[missed].min() >= 2 * voxel
 
 
 def test_ring_means_make_one_offset_all_the_way_round_each_height():

@@ -20,8 +20,9 @@ The surface is the zero level of a field F sampled on a voxel grid and meshed by
   keeps it whole).
 - round garment: where the photo shows cloth between the legs, the garment below the hips is
   one ellipse per slice round both legs (skirt.py), not a tube round each.
-- extrusion: mask pixels that the dressed body still misses (a held bag, a wide sleeve) are
-  filled over the depth band that the nearest covered pixel spans.
+- extrusion: mask pixels that the dressed body still misses (a held bag, a wide sleeve, an arm
+  the fit placed a little off the photo's) are filled over the depth band that the nearest covered
+  pixel spans, but no deeper than the missed region is wide, except beside the head (hair, a hat).
 """
 
 from __future__ import annotations
@@ -298,22 +299,22 @@ def dress_body(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray, mask:
     # Mask pixels the clothed body misses: extrude over the nearest covered pixel's depth band.
     inside_pts = near.copy()
     inside_pts[near] = field[near] <= 0
-    front, back, covered = _depth_band(uv[inside_pts], depth[inside_pts], mask.shape, voxel_m * view.f / mean_depth)
+    voxel_px = voxel_m * view.f / mean_depth
+    front, back, covered = _depth_band(uv[inside_pts], depth[inside_pts], mask.shape, voxel_px)
     missed = mask & ~covered
     extruded = int(missed.sum())
     if extruded:
-        _, (ri, ci) = ndimage.distance_transform_edt(~covered, return_indices=True)
-        band_front, band_back = front[ri, ci], back[ri, ci]
-        col = np.clip(np.floor(uv[:, 0]).astype(int), 0, mask.shape[1] - 1)
-        row = np.clip(np.floor(uv[:, 1]).astype(int), 0, mask.shape[0] - 1)
         # Grown into the covered pixels around them, so the filling joins the dressed body (a
         # piece of its own would be dropped as a floater).
-        voxel_px = voxel_m * view.f / mean_depth
-        grown = ndimage.binary_dilation(missed, iterations=max(3, int(np.ceil(3 * voxel_px)))) & mask
+        reach_px = max(3, int(np.ceil(3 * voxel_px)))
+        beside = _part_beside(uv[inside_pts], depth[inside_pts], tree.query(grid[inside_pts], workers=-1)[1],
+                              parts[faces[sample_faces, 0]], mask.shape)
+        centre_map, half_map, grown = missed_depth_bands(mask, covered, front, back, beside, reach_px,
+                                                         mean_depth / view.f, voxel_m)
+        col = np.clip(np.floor(uv[:, 0]).astype(int), 0, mask.shape[1] - 1)
+        row = np.clip(np.floor(uv[:, 1]).astype(int), 0, mask.shape[0] - 1)
         hit = grown[row, col] & near
-        centre = (band_front[row[hit], col[hit]] + band_back[row[hit], col[hit]]) / 2
-        half = np.maximum((band_back[row[hit], col[hit]] - band_front[row[hit], col[hit]]) / 2, voxel_m)
-        extrusion = np.abs(depth[hit] - centre) - half
+        extrusion = np.abs(depth[hit] - centre_map[row[hit], col[hit]]) - half_map[row[hit], col[hit]]
         field[hit] = np.maximum(cone[hit], np.minimum(field[hit], extrusion))
 
     volume = field.reshape(shape)
@@ -337,6 +338,46 @@ def _unproject(view: PinholeView, u: float, v: float, y_depth: float) -> tuple[f
     # Undo the tilt: (y', z') = R(pitch) (y, z)  ->  (y, z) = R(-pitch) (y', z')
     z = -s * y_depth + c * z_cam
     return float(x), float(z)
+
+
+def missed_depth_bands(mask: np.ndarray, covered: np.ndarray, front: np.ndarray, back: np.ndarray,
+                       part_beside: np.ndarray, reach_px: int, metres_per_px: float, voxel_m: float):
+    """(centre, half-depth) maps, metres along the view axis, for the mask's pixels the dressed body misses
+    and the covered pixels within `reach_px` of them (which of them: the third map).
+
+    Each takes the depth band of the nearest covered pixel, but no deeper than the missed region is wide
+    there: what the body misses (an arm the fit placed off the photo's, a hand, a bag) is about as deep as
+    it is wide, not as deep as what lies beside it. Unbounded, the strip between a misplaced arm and the
+    torso became a wall as deep as the torso, and a hand beside a skirt a brick as deep as the skirt.
+    Beside the head it keeps the head's band: hair and a hat cover the skull all round, however thin they
+    look from the front."""
+    missed = mask & ~covered
+    _, (ri, ci) = ndimage.distance_transform_edt(~covered, return_indices=True)
+    band_front, band_back = front[ri, ci], back[ri, ci]
+    grown = ndimage.binary_dilation(missed, iterations=reach_px) & mask
+    centre = (band_front + band_back) / 2
+    half = np.maximum((band_back - band_front) / 2, voxel_m)
+    wide = ndimage.maximum_filter(ndimage.distance_transform_edt(missed), size=2 * reach_px + 1) * metres_per_px
+    beside_head = part_beside[ri, ci] == PARTS.index("head")
+    half = np.where(beside_head, half, np.minimum(half, np.maximum(wide, voxel_m)))
+    return np.where(grown, centre, 0.0), np.where(grown, half, 0.0), grown
+
+
+def _part_beside(uv: np.ndarray, depth: np.ndarray, nearest_sample: np.ndarray, sample_parts: np.ndarray,
+                 shape: tuple[int, ...]) -> np.ndarray:
+    """Per pixel: the body part (index into PARTS) of the point nearest the camera that projects there, or
+    of the nearest such pixel's; a point's part is that of its nearest body surface sample."""
+    part = sample_parts[nearest_sample]
+    h, w = shape
+    col, row = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
+    ok = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    order = np.argsort(-depth[ok])  # farthest first: the nearest point is written last and stays
+    out = np.full(shape, -1, np.int64)
+    out[row[ok][order], col[ok][order]] = part[ok][order]
+    if (out >= 0).any():
+        _, (ri, ci) = ndimage.distance_transform_edt(out < 0, return_indices=True)
+        out = out[ri, ci]
+    return out
 
 
 def _depth_band(uv: np.ndarray, depth: np.ndarray, shape: tuple[int, ...], footprint_px: float):

@@ -394,6 +394,31 @@ def test_a_photo_cut_at_the_waist_falls_back_naming_what_is_missing(tmp_path):
     why = " ".join(f["why"] for f in result["fallbacks"] if f["part"] == "shape")
     assert result["shape"]["method"] == "silhouette" and "does not show the whole body" in why
     assert "knee" in why
+    # Life-size, not stretched to the whole person's height: the top of the head at the height given, the
+    # bust as tall as the part of the person the photo shows (within 15 %), and round from the side (a
+    # bust stretched to the whole height, its depth capped for a body that tall, was a board a sixth as deep as
+    # wide; measured now: 0.21 m deep, 0.65 m wide with the arms).
+    mesh = load_user_mesh(tmp_path / "out" / "mesh.obj")
+    height = result["shape"]["height_m"]
+    rows = np.flatnonzero(photo.mask.any(axis=1))
+    shown = (photo.rgb.shape[0] * 45 // 100 - rows[0]) / (rows[-1] + 1 - rows[0])
+    assert mesh.vertices[:, 2].max() == pytest.approx(height, abs=0.01)
+    assert np.ptp(mesh.vertices[:, 2]) == pytest.approx(shown * height, rel=0.15)
+    width, depth = np.ptp(mesh.vertices[:, 0]), np.ptp(mesh.vertices[:, 1])
+    assert depth > 0.25 * width, (width, depth)
+    assert any("cut off by the frame" in note for note in result["shape"]["notes"])
+
+
+def test_only_a_person_cut_off_by_the_frame_is_sized_by_the_head():
+    from backend.shape.silhouette import visible_share
+
+    for name in ("standing", "a_pose", "jumping"):  # whole people (a_pose: long hair over the shoulders)
+        assert visible_share(take_photo(make_person(name)).mask) == 1.0, name
+    mask = take_photo(make_person("standing")).mask
+    rows = np.flatnonzero(mask.any(axis=1))
+    cut = mask[: mask.shape[0] * 45 // 100]
+    shown = (cut.shape[0] - rows[0]) / (rows[-1] + 1 - rows[0])
+    assert visible_share(cut) == pytest.approx(shown, rel=0.15)
 
 
 def test_asking_for_the_body_refuses_a_photo_it_cannot_fit(tmp_path):

@@ -25,6 +25,46 @@ CAMERA_DISTANCE_M = 10.0
 SILHOUETTE_NOTE = "shape from the silhouette only (no learned shape model)"
 
 
+# A photo cut off below (a portrait: the person runs out of the frame's bottom edge) shows only the top of
+# the person, while --height is the whole person's: stretched to it, a half-length portrait became a bust
+# 1.7 m tall and, the depth being capped for a body that tall, a thin board from the side. Such a photo is
+# sized by its head instead: from the top of the head to the neck's narrowest row is about this share of
+# a person's height (a head is about an eighth of an adult's height, hair and the chin's shadow a little
+# more). Cut: the mask's lowest row (the frame's edge, in the working image padded round the photo) is at
+# least CUT_MIN_SPAN of its widest (soles are not; a gown's hem may be), and the mask shows less than
+# CUT_MAX_VISIBLE of the height its head implies.
+HEAD_TO_NECK_SHARE = 0.14
+CUT_MIN_SPAN = 0.5
+CUT_MAX_VISIBLE = 0.8
+
+
+def visible_share(mask: np.ndarray) -> float:
+    """The share of the person's height that the mask shows: 1.0 unless the photo cuts them off below
+    (see HEAD_TO_NECK_SHARE), then their head's height over HEAD_TO_NECK_SHARE of the height it implies."""
+    mask = np.asarray(mask, bool)
+    widths = mask.sum(axis=1)
+    rows = np.flatnonzero(widths)
+    if len(rows) < 8 or widths[rows[-1]] < CUT_MIN_SPAN * widths.max():
+        return 1.0
+    profile = widths[rows[0]:rows[-1] + 1]
+    # The head: down from the top, the widest row until the outline narrows to the chin (below 80 % of
+    # it); the neck: the narrowest row from there to where the shoulders reach 1.5 head widths.
+    head_width, chin = 0, None
+    for i, w in enumerate(profile):
+        head_width = max(head_width, w)
+        if i > 2 and w < 0.8 * head_width:
+            chin = i
+            break
+    if chin is None:
+        return 1.0
+    shoulders = np.flatnonzero(profile[chin:] > 1.5 * head_width)
+    if len(shoulders) == 0:
+        return 1.0
+    neck = chin + int(np.argmin(profile[chin:chin + shoulders[0] + 1]))
+    share = len(profile) / ((neck + 1) / HEAD_TO_NECK_SHARE)
+    return float(share) if share < CUT_MAX_VISIBLE else 1.0
+
+
 def front_camera(width: int, height: int, metres_per_px: float, u_axis: float, v_feet: float,
                  height_m: float) -> Camera:
     """Orthographic front camera (azimuth 0) on -Y, aimed at the body's mid-height.
@@ -101,8 +141,12 @@ class SilhouetteShape:
         planar = triangulate_mask(mask, self.target_faces // 2)
         pts = planar.points
 
-        v_top, v_feet = pts[:, 1].min(), pts[:, 1].max()
-        m = height_m / (v_feet - v_top)  # metres per working pixel
+        v_top, v_bottom = pts[:, 1].min(), pts[:, 1].max()
+        # A person cut off by the frame shows only their top: sized by the head, the top of the head at
+        # the person's height, the feet where they would stand below the frame (visible_share).
+        shown = visible_share(mask)
+        m = shown * height_m / (v_bottom - v_top)  # metres per working pixel
+        v_feet = v_bottom + (1.0 - shown) * height_m / m  # the row the floor would be seen at
         rows, cols = np.nonzero(mask)
         u_axis = cols.mean() + 0.5  # the body's axis: the mask's centroid column
 
@@ -111,4 +155,8 @@ class SilhouetteShape:
         mesh = closed_mesh(planar, front, np.maximum(back, -front), m, u_axis, v_feet)
 
         cam = front_camera(mask.shape[1], mask.shape[0], m, u_axis, v_feet, height_m)
-        return ShapeResult(mesh, cam, depths.method, depths.notes, depths.fallback_why, depths.fallback_failed)
+        notes = list(depths.notes)
+        if shown < 1.0:
+            notes.append(f"the photo shows the person down to about {100 * shown:.0f}% of their height (cut off by "
+                         "the frame): sized by the head, the top of the head at the height given")
+        return ShapeResult(mesh, cam, depths.method, notes, depths.fallback_why, depths.fallback_failed)

@@ -410,15 +410,22 @@ def test_a_photo_cut_at_the_waist_falls_back_naming_what_is_missing(tmp_path):
 
 
 def test_only_a_person_cut_off_by_the_frame_is_sized_by_the_head():
+    from backend.shape.body.pose import detect_pose
     from backend.shape.silhouette import visible_share
 
     for name in ("standing", "a_pose", "jumping"):  # whole people (a_pose: long hair over the shoulders)
-        assert visible_share(take_photo(make_person(name)).mask) == 1.0, name
-    mask = take_photo(make_person("standing")).mask
-    rows = np.flatnonzero(mask.any(axis=1))
-    cut = mask[: mask.shape[0] * 45 // 100]
-    shown = (cut.shape[0] - rows[0]) / (rows[-1] + 1 - rows[0])
-    assert visible_share(cut) == pytest.approx(shown, rel=0.15)
+        photo = take_photo(make_person(name))
+        assert visible_share(photo.mask) == 1.0 and visible_share(photo.mask, detect_pose(photo.rgb)) == 1.0, name
+    # Cut at 45 % of the photo's rows: by the outline's neck (short hair), by the face where long hair
+    # hides the neck (the synthetic faces' eyes sit a little closer to the mouth than an adult's: 0.035 of
+    # the height, not 0.04, so the face's estimate runs about 12 % high here).
+    for name, by_face in (("standing", False), ("a_pose", True)):
+        photo = take_photo(make_person(name))
+        rows = np.flatnonzero(photo.mask.any(axis=1))
+        cut, rgb = photo.mask[: photo.mask.shape[0] * 45 // 100], photo.rgb[: photo.mask.shape[0] * 45 // 100]
+        shown = (cut.shape[0] - rows[0]) / (rows[-1] + 1 - rows[0])
+        landmarks = detect_pose(rgb) if by_face else None
+        assert visible_share(cut, landmarks) == pytest.approx(shown, rel=0.2), name
 
 
 def test_asking_for_the_body_refuses_a_photo_it_cannot_fit(tmp_path):

@@ -33,17 +33,18 @@ class BodyFirst:
     def estimate(self, rgb, mask, *, height_m: float, lens=None, fine_mask=None) -> ShapeResult:
         from .body import BodyFitFailed
 
+        landmarks = None
         try:
             return self.body.estimate(rgb, mask, height_m=height_m, lens=lens, fine_mask=fine_mask)
         except BodyFitFailed as e:
-            why = str(e)
+            why, landmarks = str(e), e.landmarks
         except ImportError as e:  # an environment without the body model's packages
             why = Note(f"the body model is not installed ({brief(e)}): run `python3 install_deps.py`",
                        "body_model_missing")
         if self.strict:
             raise UserError(f"{why} (--shape body); --shape auto falls back to the outline's shape")
         outline, self._close = self.make_outline()
-        result = outline.estimate(rgb, mask, height_m=height_m, lens=lens)
+        result = outline.estimate(rgb, mask, height_m=height_m, lens=lens, landmarks=landmarks)
         fallback = "the silhouette's inflation" if result.method == "silhouette" else f"the {result.method} shape"
         first = f"{why}: no 3D body was fitted; the shape is {fallback} instead (a thin slab from the side)"
         result.fallback_why = Note(f"{first}. {result.fallback_why}" if result.fallback_why else first,

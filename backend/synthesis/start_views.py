@@ -13,6 +13,7 @@ from .front_details import front_only_details
 from .inpaint import ClassicalInpainter, Inpainter, InpaintRequest
 from .limbs import LimbSource
 from .multiview import BACK_TRUST, PHOTO_TRUST, SynthesizedView, finish_view
+from .photo_hands import find_photo_hands
 
 # Photo pixels this close to the silhouette mix in background colour: leave them to the inpainter.
 PHOTO_EDGE_PX = 1
@@ -47,6 +48,16 @@ def make_photo_view(maps: ViewMaps, working, inpainter: Inpainter, *, seed: int)
                        fallback_colour=fallback)
 
 
+def working_landmarks(body) -> np.ndarray | None:
+    """mediapipe's (33, 3) landmarks (u, v, visibility) from the segmentation, in working-image pixels."""
+    landmarks = body.segmentation.landmarks
+    if landmarks is None:
+        return None
+    landmarks = landmarks.copy()
+    landmarks[:, :2] = body.working.to_working(landmarks[:, :2])
+    return landmarks
+
+
 def limb_source(body, photo_view: SynthesizedView) -> LimbSource | None:
     """With a fitted body: which limb each photo pixel shows. From then on the photo offers every later view
     each point's colour from well inside the point's own limb (LimbSource.redirect): the side of a thigh
@@ -54,7 +65,8 @@ def limb_source(body, photo_view: SynthesizedView) -> LimbSource | None:
     fitted = getattr(body.shape, "body", None)
     if fitted is None:
         return None
-    limbs = LimbSource.from_body(fitted, photo_view.maps)
+    hands = find_photo_hands(body.working.rgb, body.working.mask, working_landmarks(body))
+    limbs = LimbSource.from_body(fitted, photo_view.maps, hands)
     photo_known = photo_view.known & ~photo_view.inpainted
     photo_view.colour_source = lambda points, uv: limbs.redirect(points, uv, photo_known)[0]
     return limbs
@@ -69,10 +81,7 @@ def make_back_view(maps: ViewMaps, photo_view: SynthesizedView, body, inpainter:
     its body, guided by the back's normals, so the back gets its own folds and hair.
     """
     working, camera = body.working, body.shape.camera
-    landmarks = body.segmentation.landmarks
-    if landmarks is not None:
-        landmarks = landmarks.copy()
-        landmarks[:, :2] = working.to_working(landmarks[:, :2])
+    landmarks = working_landmarks(body)
     # The mesh's own height (feet on z = 0), not the option's: a user's mesh keeps its own size.
     head = find_head(working.rgb, working.mask, camera, float(body.mesh.vertices[:, 2].max()), landmarks)
     head.measure_ears(body.mesh.vertices)

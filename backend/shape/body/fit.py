@@ -12,6 +12,8 @@ do not depend on the photo's size):
 
 - keypoints: Anny's regressed keypoints projected onto mediapipe's landmarks (LANDMARKS),
   weighted by each landmark's visibility and by how well the two definitions agree;
+- knuckles: the heads of Anny's index and little finger bones onto mediapipe's index and pinky
+  points (KNUCKLES), which turn each hand at its wrist (the fit's last stage only);
 - limb directions in depth: the direction of each bone in the camera's axes against the same
   from mediapipe's metric world landmarks (LIMBS). The 2D term fixes a limb's direction across
   the image; this one says whether a knee, hand or foot comes toward the camera or goes away;
@@ -76,6 +78,14 @@ LIMBS = (
     (mp.RIGHT_HIP, mp.RIGHT_KNEE), (mp.RIGHT_KNEE, mp.RIGHT_ANKLE), (mp.RIGHT_HEEL, mp.RIGHT_FOOT_INDEX),
     (mp.RIGHT_EAR, mp.LEFT_EAR),  # the head's turn; not its bow: mediapipe puts the nose far too far forward
 )
+# The hands' knuckles (mediapipe's index and pinky points, at the fingers' roots) -> the heads of Anny's
+# index and little finger bones, 9-10 cm from the wrist: they turn the hand at the wrist, which the
+# COCO keypoints leave at Anny's rest (a hanging hand bent in toward the thigh, fingers spread over a
+# skirt or a waist where the photo's hand points on down the forearm). Fitted after the placement, in
+# the image only: mediapipe's 3D for the fingers is no better than its wrists'.
+KNUCKLES = ((mp.LEFT_INDEX, "finger2-1.L"), (mp.LEFT_PINKY, "finger5-1.L"),
+            (mp.RIGHT_INDEX, "finger2-1.R"), (mp.RIGHT_PINKY, "finger5-1.R"))
+KNUCKLE_WEIGHT = 0.5  # as the face's points: small targets a few pixels apart
 TORSO = (mp.LEFT_SHOULDER, mp.RIGHT_SHOULDER, mp.LEFT_HIP, mp.RIGHT_HIP)
 LEG_LANDMARKS = {"L": (mp.LEFT_HIP, mp.LEFT_KNEE, mp.LEFT_ANKLE), "R": (mp.RIGHT_HIP, mp.RIGHT_KNEE, mp.RIGHT_ANKLE)}
 # Landmarks a whole-body fit needs to see (else the photo shows part of a person).
@@ -135,6 +145,9 @@ INSIDE_WEIGHT = 0.5
 # stronger pull (with less, the toes rose off the floor).
 REST_WEIGHT = 1e-5
 FEET_REST_WEIGHT = 1e-4
+# The hand's turn about the line from the wrist to the knuckles, and how far it bends toward or away
+# from the camera, the two knuckles hardly say: Anny's rest hand keeps them.
+WRIST_REST_WEIGHT = 1e-4
 
 
 # How far a joint turns (radians, Anny's world-aligned "local-ref" axes: x across the body, y front
@@ -145,6 +158,7 @@ JOINT_LIMITS = {
     "neck01": ((-0.6, -0.5, -0.8), (0.6, 0.5, 0.8)), "head": ((-0.6, -0.5, -0.8), (0.6, 0.5, 0.8)),
     "upperleg01.L": ((-2.3, -0.9, -0.9), (0.4, 0.9, 0.9)), "upperleg01.R": ((-2.3, -0.9, -0.9), (0.4, 0.9, 0.9)),
     "foot.L": ((-0.6, -0.5, -0.6), (1.1, 0.5, 0.6)), "foot.R": ((-0.6, -0.5, -0.6), (1.1, 0.5, 0.6)),
+    "wrist.L": ((-1.2, -1.2, -1.2), (1.2, 1.2, 1.2)), "wrist.R": ((-1.2, -1.2, -1.2), (1.2, 1.2, 1.2)),
 }
 JOINT_LIMIT_WEIGHT = 0.05
 
@@ -315,6 +329,12 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     trust = np.where(on_person, np.clip(vis, 0.3, 1.0), 0.1 * vis)
     kp_w = torch.tensor(np.array([w for _, _, w in LANDMARKS]) * trust, dtype=torch.float32)
     torso_only = torch.tensor([m in TORSO for m, _, _ in LANDMARKS], dtype=torch.float32)
+    knuckle_bones = torch.tensor([body.bone_index[b] for _, b in KNUCKLES])
+    knuckle_target = torch.tensor(landmarks.pixels[[m for m, _ in KNUCKLES]], dtype=torch.float32)
+    on_person_knuckles = _near_mask(landmarks.pixels[[m for m, _ in KNUCKLES]], mask, 0.03 * body_px)
+    knuckle_vis = landmarks.visibility[[m for m, _ in KNUCKLES]]
+    knuckle_w = torch.tensor(KNUCKLE_WEIGHT * np.where(on_person_knuckles, np.clip(knuckle_vis, 0.3, 1.0), 0.0),
+                             dtype=torch.float32)
 
     limb_mp = np.array(LIMBS)
     coco = {m: label_index[a] for m, a, _ in LANDMARKS}
@@ -350,7 +370,8 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
                                   dtype=torch.long)
     straight_hips = torch.tensor([FIT_BONES.index(f"upperleg01.{s}") for s in straight_sides], dtype=torch.long)
     limit_lo, limit_hi = (torch.tensor(np.array(v), dtype=torch.float32) for v in joint_limits())
-    rest_w = torch.tensor([0.0 if i < 5 else FEET_REST_WEIGHT if b.startswith("foot") else REST_WEIGHT
+    rest_w = torch.tensor([0.0 if i < 5 else FEET_REST_WEIGHT if b.startswith("foot")
+                           else WRIST_REST_WEIGHT if b.startswith("wrist") else REST_WEIGHT
                            for i, b in enumerate(FIT_BONES)], dtype=torch.float32)
     hinge_axes_t = torch.tensor(np.stack([axes[b][0] for b in axes]), dtype=torch.float32)
     straight = torch.tensor([-axes[b][1] for b in axes], dtype=torch.float32)  # the bend of a straight limb
@@ -404,6 +425,9 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         err = ((px - target) / body_px).pow(2).sum(dim=1)
         weights = kp_w * torso_only if stage == "place" else kp_w
         terms = {"keypoints": (weights * err).sum() / weights.sum().clamp(min=1e-6)}
+        knuckles = project_seen(out["bone_poses"][knuckle_bones, :3, 3] + translation)
+        terms["knuckles"] = ((knuckle_w * ((knuckles - knuckle_target) / body_px).pow(2).sum(dim=1)).sum()
+                             / kp_w.sum().clamp(min=1e-6))
         d_body = unit(kps[limb_b] - kps[limb_a])  # the camera's axes: see losses' first comment
         terms["limbs"] = LIMB_WEIGHT * (limb_w * (1.0 - (d_body * d_mp).sum(dim=1))).sum() / limb_w.sum().clamp(1e-6)
         uv = project_seen(verts[sample])
@@ -472,6 +496,7 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         verts = (out["vertices"] + translation).numpy().astype(np.float64)
         kps = out["keypoints"] + translation
         px = project(kps[kp_ids]).numpy()
+        knuckle_px = project(out["bone_poses"][knuckle_bones, :3, 3] + translation).numpy()
         uv = project(torch.tensor(verts, dtype=torch.float32)).numpy()
         matrices = out["bone_poses"].numpy().astype(np.float64)
         matrices[:, :3, 3] += translation.numpy()
@@ -479,6 +504,10 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         lengths = bone_lengths(rest_matrices, body.bone_parents, rest["vertices"].numpy().astype(np.float64),
                                body.vertex_bone)
     residuals = np.linalg.norm(px - target.numpy(), axis=1)
+    knuckle_residuals = {f"{'left' if b.endswith('.L') else 'right'}_{'index' if b.startswith('finger2') else 'pinky'}":
+                         round(float(r), 2)
+                         for (_, b), r, u in zip(KNUCKLES, np.linalg.norm(knuckle_px - knuckle_target.numpy(), axis=1),
+                                                 on_person_knuckles, strict=True) if u}
     used = on_person
     names = [a for _, a, _ in LANDMARKS]
     weights = np.array([wt for _, _, wt in LANDMARKS])
@@ -498,7 +527,8 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         rotvecs=rotvecs.detach().numpy().astype(np.float64), translation=translation.detach().numpy().astype(float),
         pitch=float(pitch.detach()), phenotypes={k: float(v[0]) for k, v in phenotypes.items()},
         stature=body.stature(phenotypes),
-        residuals_px={n: round(float(r), 2) for n, r, u in zip(names, residuals, used, strict=True) if u},
+        residuals_px={**{n: round(float(r), 2) for n, r, u in zip(names, residuals, used, strict=True) if u},
+                      **knuckle_residuals},  # the knuckles are not in mean_residual: small targets, often hidden
         mean_residual=mean_residual, inside_fraction=inside, seconds=time.perf_counter() - t_start,
         converged=converged, why=why, losses=final,
         stretch={name: round(float(k), 4)

@@ -30,6 +30,7 @@ READY_FILE = "photo-digitize-ready.json"
 FIT_BONES = (
     "root", "spine04", "spine02", "neck01", "head",
     "upperarm01.L", "lowerarm01.L", "upperarm01.R", "lowerarm01.R",
+    "wrist.L", "wrist.R",
     "upperleg01.L", "lowerleg01.L", "foot.L", "upperleg01.R", "lowerleg01.R", "foot.R",
 )
 

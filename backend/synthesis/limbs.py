@@ -244,16 +244,11 @@ class LimbSource:
             if not shown.any():
                 self._cache[key] = None
             else:
-                inside = ndimage.distance_transform_edt(shown)
-                rows = np.flatnonzero(shown.any(axis=1))
-                middle = np.argmax(inside[rows], axis=1)  # per row of the hand, its deepest pixel
-                h, w = shown.shape
-                nearest_row = np.clip(np.searchsorted(rows, np.arange(h)), 0, len(rows) - 1)
-                below = np.clip(nearest_row - 1, 0, len(rows) - 1)  # the hand's row above or below, whichever is nearer
-                pick = np.where(np.abs(rows[below] - np.arange(h)) < np.abs(rows[nearest_row] - np.arange(h)),
-                                below, nearest_row)
-                near_r = np.repeat(rows[pick][:, None], w, axis=1)
-                near_c = np.repeat(middle[pick][:, None], w, axis=1)
-                self._cache[key] = (shown, near_r, near_c)
+                middle = np.argmax(ndimage.distance_transform_edt(shown), axis=1)  # per row, its deepest pixel
+                # Per row of the image, the nearest row of the hand.
+                _, (row_of,) = ndimage.distance_transform_edt(~shown.any(axis=1), return_indices=True)
+                w = shown.shape[1]
+                self._cache[key] = (shown, np.repeat(row_of[:, None], w, axis=1),
+                                    np.repeat(middle[row_of][:, None], w, axis=1))
             self._known_alive[id(known)] = known
         return self._cache[key]

@@ -83,8 +83,8 @@ LIMBS = (
 # COCO keypoints leave at Anny's rest (a hanging hand bent in toward the thigh, fingers spread over a
 # skirt or a waist where the photo's hand points on down the forearm). Fitted after the placement, in
 # the image only: mediapipe's 3D for the fingers is no better than its wrists'.
-KNUCKLES = ((mp.LEFT_INDEX, "finger2-1.L"), (mp.LEFT_PINKY, "finger5-1.L"),
-            (mp.RIGHT_INDEX, "finger2-1.R"), (mp.RIGHT_PINKY, "finger5-1.R"))
+KNUCKLES = ((mp.LEFT_INDEX, "finger2-1.L", "left_index"), (mp.LEFT_PINKY, "finger5-1.L", "left_pinky"),
+            (mp.RIGHT_INDEX, "finger2-1.R", "right_index"), (mp.RIGHT_PINKY, "finger5-1.R", "right_pinky"))
 KNUCKLE_WEIGHT = 0.5  # as the face's points: small targets a few pixels apart
 TORSO = (mp.LEFT_SHOULDER, mp.RIGHT_SHOULDER, mp.LEFT_HIP, mp.RIGHT_HIP)
 LEG_LANDMARKS = {"L": (mp.LEFT_HIP, mp.LEFT_KNEE, mp.LEFT_ANKLE), "R": (mp.RIGHT_HIP, mp.RIGHT_KNEE, mp.RIGHT_ANKLE)}
@@ -329,10 +329,11 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
     trust = np.where(on_person, np.clip(vis, 0.3, 1.0), 0.1 * vis)
     kp_w = torch.tensor(np.array([w for _, _, w in LANDMARKS]) * trust, dtype=torch.float32)
     torso_only = torch.tensor([m in TORSO for m, _, _ in LANDMARKS], dtype=torch.float32)
-    knuckle_bones = torch.tensor([body.bone_index[b] for _, b in KNUCKLES])
-    knuckle_target = torch.tensor(landmarks.pixels[[m for m, _ in KNUCKLES]], dtype=torch.float32)
-    on_person_knuckles = _near_mask(landmarks.pixels[[m for m, _ in KNUCKLES]], mask, 0.03 * body_px)
-    knuckle_vis = landmarks.visibility[[m for m, _ in KNUCKLES]]
+    knuckle_ids = [m for m, _, _ in KNUCKLES]
+    knuckle_bones = torch.tensor([body.bone_index[b] for _, b, _ in KNUCKLES])
+    knuckle_target = torch.tensor(landmarks.pixels[knuckle_ids], dtype=torch.float32)
+    on_person_knuckles = _near_mask(landmarks.pixels[knuckle_ids], mask, 0.03 * body_px)
+    knuckle_vis = landmarks.visibility[knuckle_ids]
     knuckle_w = torch.tensor(KNUCKLE_WEIGHT * np.where(on_person_knuckles, np.clip(knuckle_vis, 0.3, 1.0), 0.0),
                              dtype=torch.float32)
 
@@ -504,10 +505,9 @@ def fit_body(body: BodyModel, landmarks: mp.PoseLandmarks, mask: np.ndarray, len
         lengths = bone_lengths(rest_matrices, body.bone_parents, rest["vertices"].numpy().astype(np.float64),
                                body.vertex_bone)
     residuals = np.linalg.norm(px - target.numpy(), axis=1)
-    knuckle_residuals = {f"{'left' if b.endswith('.L') else 'right'}_{'index' if b.startswith('finger2') else 'pinky'}":
-                         round(float(r), 2)
-                         for (_, b), r, u in zip(KNUCKLES, np.linalg.norm(knuckle_px - knuckle_target.numpy(), axis=1),
-                                                 on_person_knuckles, strict=True) if u}
+    knuckle_residuals = {name: round(float(r), 2) for (_, _, name), r, u in
+                         zip(KNUCKLES, np.linalg.norm(knuckle_px - knuckle_target.numpy(), axis=1), on_person_knuckles,
+                             strict=True) if u}
     used = on_person
     names = [a for _, a, _ in LANDMARKS]
     weights = np.array([wt for _, _, wt in LANDMARKS])
